@@ -1,0 +1,291 @@
+"""The place configuration: one YAML file, read once, into frozen typed objects.
+
+Every tool takes `--config FILE`. The keys of the contract's "Place
+configuration (version 1)" must keep working; the keys added here all have
+defaults, so a version-1 file is a complete configuration. Relative paths are
+relative to the YAML file's folder. Errors name the offending key.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stratify.contract import DomainRule, load_contract, parse_domains
+
+PLACE_RE = re.compile(r"^[a-z0-9_-]+$")
+TEAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RULE_OPS = (">=", ">", "<=", "<", "==")
+
+
+class ConfigError(ValueError):
+    """The place configuration is invalid; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class CrisisRule:
+    """A transparent crisis rule: `feature op threshold`, with a plain-English reason.
+
+    `reason` is a template filled from the person's features, e.g.
+    "{ae_attendance_90d} A&E attendances in 90 days".
+    """
+
+    id: str
+    description: str
+    feature: str
+    op: str
+    threshold: float
+    reason: str
+
+
+DEFAULT_RULES: tuple[CrisisRule, ...] = (
+    CrisisRule(
+        "smd_3plus",
+        "Three or more domains of severe and multiple disadvantage active in the last 12 months",
+        "smd_domains_365d", ">=", 3,
+        "{smd_domains_365d} disadvantage domains active in 12 months ({smd_domain_names_365d})",
+    ),
+    CrisisRule(
+        "high_intensity_ae",
+        "High-intensity use of A&E: five or more attendances in 90 days",
+        "health_ae_attendance_90d", ">=", 5,
+        "{health_ae_attendance_90d} A&E attendances in 90 days",
+    ),
+    CrisisRule(
+        "high_intensity_police",
+        "High-intensity police contact: six or more contacts in 90 days",
+        "police_events_90d", ">=", 6,
+        "{police_events_90d} police contacts in 90 days",
+    ),
+    CrisisRule(
+        "high_intensity_homelessness",
+        "Repeated homelessness: three or more homelessness events in 90 days",
+        "homelessness_events_90d", ">=", 3,
+        "{homelessness_events_90d} homelessness events in 90 days",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How the wobbling model is trained and used."""
+
+    horizon_months: int = 6
+    history_months: int = 24  # how far back monthly training snapshots go
+    max_training_people: int = 60_000  # people sampled per snapshot, to bound training time
+    min_wobbling_score: float = 0.05  # below this a person is not listed as wobbling
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """When deliveries are refused and when a whole run publishes nothing."""
+
+    max_refused_share: float = 0.5  # share of event sources refused above which nothing is published
+    key_mismatch_share: float = 0.5  # share of unmatched pseudonyms that marks a key mismatch
+    volume_factor: float = 20.0  # a delivery this many times off the source's usual volume is flagged
+
+
+@dataclass(frozen=True)
+class SuppressionConfig:
+    """Small-number suppression for aggregates: 1..min_count-1 shown as `<min_count`."""
+
+    min_count: int = 10
+    round_to: int = 5
+
+
+@dataclass(frozen=True)
+class DuckDBConfig:
+    threads: int = 2
+    memory_limit: str = "4GB"
+
+
+@dataclass(frozen=True)
+class PlaceConfig:
+    """Everything a run of one place needs to know; built by `load_config`."""
+
+    path: Path
+    place: str
+    landing: Path
+    warehouse: Path
+    out: Path
+    neighbourhoods: Path
+    capacity_default: int
+    capacity_by_team: dict[str, int]
+    models: Path
+    quarantine: Path
+    archive: Path
+    timezone: str = "Europe/London"
+    rules: tuple[CrisisRule, ...] = DEFAULT_RULES
+    domains: tuple[DomainRule, ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
+    duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
+
+    def capacity(self, team: str) -> int:
+        return self.capacity_by_team.get(team, self.capacity_default)
+
+    def team_for_lsoa(self) -> dict[str, str]:
+        """The neighbourhoods table (lsoa21 -> team), checked on every read."""
+        return read_neighbourhoods(self.neighbourhoods)
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.team_for_lsoa().values())))
+
+
+def read_neighbourhoods(path: Path) -> dict[str, str]:
+    """Read `lsoa21,team` rows, refusing malformed codes with the row number."""
+    if not path.exists():
+        raise ConfigError(f"neighbourhoods: {path} does not exist; it must be a CSV with columns lsoa21,team")
+    lsoa_re = re.compile(load_contract().patterns["lsoa21"])
+    mapping: dict[str, str] = {}
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or {"lsoa21", "team"} - set(reader.fieldnames):
+            raise ConfigError(f"neighbourhoods: {path} must have a header with columns lsoa21,team")
+        for i, row in enumerate(reader, start=2):
+            lsoa, team = (row["lsoa21"] or "").strip(), (row["team"] or "").strip()
+            if not lsoa_re.match(lsoa):
+                raise ConfigError(f"neighbourhoods: {path} line {i}: lsoa21 is not an LSOA 2021 code (E01 + 6 digits)")
+            if not TEAM_RE.match(team):
+                raise ConfigError(f"neighbourhoods: {path} line {i}: team code must be 1-64 of [A-Za-z0-9_-]")
+            if mapping.get(lsoa, team) != team:
+                raise ConfigError(f"neighbourhoods: {path} line {i}: LSOA {lsoa} is mapped to two teams")
+            mapping[lsoa] = team
+    if not mapping:
+        raise ConfigError(f"neighbourhoods: {path} maps no LSOA to a team")
+    return mapping
+
+
+def _dataclass_from(cls: type, key: str, raw: Any) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: must be a mapping")
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    defaults = cls()
+    values = {}
+    for k, v in raw.items():
+        expected = type(getattr(defaults, k))
+        if expected is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, expected) or isinstance(v, bool) != (expected is bool):
+            raise ConfigError(f"{key}.{k}: expected {expected.__name__}, got {v!r}")
+        values[k] = v
+    return cls(**values)
+
+
+def _rules(raw: Any) -> tuple[CrisisRule, ...]:
+    if raw is None:
+        return DEFAULT_RULES
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("rules: must be a non-empty list of {id, description, feature, op, threshold, reason}")
+    rules = []
+    for i, r in enumerate(raw):
+        key = f"rules[{i}]"
+        if not isinstance(r, dict):
+            raise ConfigError(f"{key}: must be a mapping")
+        missing = {"id", "description", "feature", "op", "threshold", "reason"} - set(r)
+        if missing:
+            raise ConfigError(f"{key}: missing key(s) {', '.join(sorted(missing))}")
+        if r["op"] not in RULE_OPS:
+            raise ConfigError(f"{key}.op: {r['op']!r} is not one of {', '.join(RULE_OPS)}")
+        if not re.match(r"^[a-z][a-z0-9_]*$", str(r["feature"])):
+            raise ConfigError(f"{key}.feature: {r['feature']!r} is not a feature name")
+        if not isinstance(r["threshold"], (int, float)) or isinstance(r["threshold"], bool):
+            raise ConfigError(f"{key}.threshold: must be a number")
+        rules.append(CrisisRule(str(r["id"]), str(r["description"]), r["feature"], r["op"], float(r["threshold"]), str(r["reason"])))
+    ids = [r.id for r in rules]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("rules: rule ids must be unique")
+    return tuple(rules)
+
+
+def _path(base: Path, raw: dict[str, Any], key: str, default: Path | None = None) -> Path:
+    value = raw.get(key)
+    if value is None:
+        if default is None:
+            raise ConfigError(f"{key}: required (a path, relative to the configuration file's folder)")
+        return default
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: must be a path")
+    p = Path(value)
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+TOP_LEVEL_KEYS = {
+    "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
+    "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
+    "suppression", "duckdb",
+}
+
+
+def parse_config(raw: Any, path: Path) -> PlaceConfig:
+    """Check and type a parsed YAML mapping; `path` anchors relative paths."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration must be a YAML mapping")
+    unknown = set(raw) - TOP_LEVEL_KEYS
+    if unknown:
+        raise ConfigError(f"{', '.join(sorted(unknown))}: unknown key(s); known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    place = raw.get("place")
+    if not isinstance(place, str) or not PLACE_RE.match(place):
+        raise ConfigError("place: required, lower-case letters, digits, '_' or '-'")
+    base = path.parent.resolve()
+    landing = _path(base, raw, "landing")
+    warehouse = _path(base, raw, "warehouse")
+    cap = raw.get("capacity", {"default": 50})
+    if not isinstance(cap, dict) or "default" not in cap:
+        raise ConfigError("capacity: must be a mapping with at least `default`")
+    for team, n in cap.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"capacity.{team}: must be a positive whole number")
+        if team != "default" and not TEAM_RE.match(str(team)):
+            raise ConfigError(f"capacity.{team}: not a team code")
+    domains_raw = raw.get("domains") or load_contract().raw["domains"]
+    try:
+        domains = parse_domains(domains_raw)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"domains: malformed ({exc}); see the contract's domains table") from exc
+    return PlaceConfig(
+        path=path.resolve(),
+        place=place,
+        landing=landing,
+        warehouse=warehouse,
+        out=_path(base, raw, "out"),
+        neighbourhoods=_path(base, raw, "neighbourhoods"),
+        capacity_default=cap["default"],
+        capacity_by_team={str(k): v for k, v in cap.items() if k != "default"},
+        models=_path(base, raw, "models", warehouse.parent / "models"),
+        quarantine=_path(base, raw, "quarantine", landing.parent / "quarantine"),
+        archive=_path(base, raw, "archive", landing.parent / "archive"),
+        timezone=str(raw.get("timezone", "Europe/London")),
+        rules=_rules(raw.get("rules")),
+        domains=domains,
+        model=_dataclass_from(ModelConfig, "model", raw.get("model")),
+        validation=_dataclass_from(ValidationConfig, "validation", raw.get("validation")),
+        suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
+        duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
+    )
+
+
+def load_config(path: str | Path) -> PlaceConfig:
+    """Read and check a place configuration file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(raw, path)
