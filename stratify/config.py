@@ -65,8 +65,8 @@ DEFAULT_RULES: tuple[CrisisRule, ...] = (
     CrisisRule(
         "high_intensity_homelessness",
         "Repeated homelessness: three or more homelessness events in 90 days",
-        "homelessness_events_90d", ">=", 3,
-        "{homelessness_events_90d} homelessness events in 90 days",
+        "smd_homelessness_events_90d", ">=", 3,
+        "{smd_homelessness_events_90d} homelessness events in 90 days",
     ),
 )
 

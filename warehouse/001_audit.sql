@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS publications (
 );
 
 CREATE TABLE IF NOT EXISTS access_log (
-    at         TIMESTAMPTZ NOT NULL,
+    accessed_at TIMESTAMPTZ NOT NULL,
     user_name  VARCHAR NOT NULL,
     action     VARCHAR NOT NULL,         -- e.g. export_list, reidentify
     target     VARCHAR,
