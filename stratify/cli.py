@@ -1,0 +1,115 @@
+"""The `stratify` command: the same pipeline as the Airflow DAGs, from a shell.
+
+Every command takes `--config FILE` (the place configuration). Errors are
+printed as one plain sentence saying what is wrong and what to do, with a
+non-zero exit status; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+
+from stratify.config import ConfigError, load_config
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from stratify.synth import synthesize
+
+    cfg = load_config(args.config)
+    summary = synthesize(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed)
+    print(summary.format())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stratify.pipeline import run_pipeline
+
+    cfg = load_config(args.config)
+    t0 = time.perf_counter()
+    result = run_pipeline(cfg, args.as_of)
+    result["total_seconds"] = round(time.perf_counter() - t0, 3)
+    print(json.dumps(result, indent=2, default=str))
+    if result["status"] == "published":
+        print(f"\nLists: {cfg.out / 'latest' / 'lists'}\nManifest: {cfg.out / 'latest' / 'manifest.json'}")
+        return 0
+    print(f"\nNothing published: {result.get('message')}", file=sys.stderr)
+    return 3
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from stratify.model import train_model
+
+    cfg = load_config(args.config)
+    print(json.dumps(train_model(cfg, args.as_of), indent=2, default=str))
+    return 0
+
+
+def cmd_expectations(args: argparse.Namespace) -> int:
+    from stratify.validate import check_suites, write_suites
+
+    if args.check:
+        problems = check_suites()
+        for p in problems:
+            print(p, file=sys.stderr)
+        return 1 if problems else 0
+    for path in write_suites():
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stratify", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic place's deliveries into the landing folder")
+    s.add_argument("--config", required=True)
+    s.add_argument("--people", type=int, required=True)
+    s.add_argument("--as-of", type=_date, required=True)
+    s.add_argument("--years", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_synth)
+
+    r = sub.add_parser("run", help="run the nightly pipeline once, without Airflow")
+    r.add_argument("--config", required=True)
+    r.add_argument("--as-of", type=_date, required=True)
+    r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("train", help="train, evaluate and register a wobbling model")
+    t.add_argument("--config", required=True)
+    t.add_argument("--as-of", type=_date, required=True)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("expectations", help="write the GX suites in expectations/ from the contract")
+    e.add_argument("--check", action="store_true", help="only check that the files match the contract")
+    e.set_defaults(func=cmd_expectations)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"stratify: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"stratify: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The nightly pipeline without Airflow: the same stage functions, in the DAG's order.
+
+`stratify run` and the tests call `run_pipeline`; the DAG in
+`dags/nightly_stratification.py` calls the same functions one task each.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from datetime import date
+
+from stratify.audit import finish_run, start_run
+from stratify.config import PlaceConfig
+from stratify.context import RunContext
+
+# (stage name, "module:function"), in order. Imported lazily so that a command
+# that needs one stage does not pay for importing GX or scikit-learn.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("discover", "stratify.ingest:discover_deliveries"),
+    ("validate", "stratify.validate:validate_deliveries"),
+    ("load", "stratify.load:load_deliveries"),
+    ("link", "stratify.link:link_persons"),
+    ("features", "stratify.features:build_features"),
+    ("rules", "stratify.rules:apply_rules"),
+    ("score", "stratify.model:score_wobbling"),
+    ("publish", "stratify.publish:publish_lists"),
+)
+
+
+def stage_function(name: str) -> Callable[[PlaceConfig, RunContext], dict]:
+    """The function that runs one stage, by stage name."""
+    target = dict(STAGES)[name]
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_pipeline(cfg: PlaceConfig, as_of: date) -> dict:
+    """Run every stage for `as_of`; record the run as published, held or failed.
+
+    A held run (e.g. the register was refused) publishes nothing and is not
+    an error; any other failure is recorded and re-raised, and in both cases
+    `latest` keeps pointing at the last good run.
+    """
+    from stratify.publish import PublishHeld
+
+    ctx = start_run(cfg, as_of)
+    results: dict[str, dict] = {"run_id": ctx.run_id, "as_of": as_of.isoformat(), "stages": {}, "seconds": {}}
+    name = "start"
+    try:
+        for name, _ in STAGES:
+            t0 = time.perf_counter()
+            results["stages"][name] = stage_function(name)(cfg, ctx)
+            results["seconds"][name] = round(time.perf_counter() - t0, 3)
+    except PublishHeld as exc:
+        results["status"] = finish_run(cfg, ctx, "held", str(exc))["status"]
+        results["message"] = str(exc)
+        return results
+    except BaseException as exc:
+        finish_run(cfg, ctx, "failed", f"stage {name} failed: {type(exc).__name__}: {exc}")
+        raise
+    results["status"] = finish_run(cfg, ctx, "published")["status"]
+    return results
