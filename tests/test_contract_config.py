@@ -1,0 +1,88 @@
+"""The contract file and the place configuration: parsed exactly, refused clearly."""
+
+from pathlib import Path
+
+import pytest
+
+from stratify.config import ConfigError, load_config, parse_config
+from stratify.contract import is_valid_nhs_number, load_contract
+
+CONTRACT_MD = Path(__file__).resolve().parents[2] / "shared" / "data-contract.md"
+
+
+def test_contract_has_the_six_sources_and_their_codes():
+    c = load_contract()
+    assert c.source_names == ("register", "health", "social_care", "housing", "police", "outcomes")
+    assert "ae_attendance" in c.source("health").event_types
+    assert len(c.source("police").event_types) == 9
+    assert c.source("register").column("person_id").unique
+    assert c.source("health").column("event_date").max == "delivery_date"
+    assert c.list_columns == ("rank", "person_id", "household_id", "tier", "score", "reasons", "agencies", "change")
+
+
+@pytest.mark.skipif(not CONTRACT_MD.exists(), reason="the shared contract text is not beside the checkout")
+def test_every_event_code_in_the_contract_text_is_in_the_machine_readable_copy():
+    text = CONTRACT_MD.read_text(encoding="utf-8")
+    for source in load_contract().event_sources:
+        for code in source.event_types:
+            assert f"`{code}`" in text, f"{source.name}.{code} is not in data-contract.md"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("health_20261121.parquet", ("health", 1)),
+    ("police_20261121_2.csv", ("police", 2)),
+    ("social_care_20261121.csv", ("social_care", 1)),
+    ("health_20260231.csv", None),
+    ("health.csv", None),
+    ("pharmacy_20261121.csv", None),
+    ("health_20261121.xlsx", None),
+])
+def test_file_names(name, expected):
+    parsed = load_contract().parse_file_name(name)
+    assert (parsed and (parsed.source, parsed.seq)) == (expected or None)
+
+
+@pytest.mark.parametrize("column, kind", [
+    ("surname", "name"), ("First Name", "name"), ("NHS_Number", "nhs_number"), ("nhsno", "nhs_number"),
+    ("dob", "date_of_birth"), ("Date of Birth", "date_of_birth"), ("postcode", "postcode"),
+    ("address_line_1", "address"), ("phone", "phone"), ("mobile_no", "phone"), ("email", "email"),
+    ("birth_year_month", None), ("household_id", None), ("event_type", None), ("date_of_death", None),
+])
+def test_identifier_like_columns(column, kind):
+    assert load_contract().identifier_kind(column) == kind
+
+
+def test_nhs_number_check_digit():
+    assert is_valid_nhs_number("9434765919")
+    assert not is_valid_nhs_number("9434765918")
+    assert not is_valid_nhs_number("943476591")
+
+
+def test_minimal_version_1_config_gets_defaults(tmp_path):
+    (tmp_path / "p.yaml").write_text("place: wigan\nlanding: l\nwarehouse: w.duckdb\nout: o\nneighbourhoods: n.csv\n")
+    cfg = load_config(tmp_path / "p.yaml")
+    assert cfg.landing == (tmp_path / "l").resolve()
+    assert cfg.capacity("ANY") == 50
+    assert cfg.quarantine == (tmp_path / "quarantine").resolve()
+    assert cfg.model.horizon_months == 6
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"place": "Bad Name"}, "place"),
+    ({"place": "x", "landing": "l", "warehouse": "w", "out": "o", "neighbourhoods": "n", "capacity": {"default": 0}}, "capacity.default"),
+    ({"place": "x", "landing": "l", "warehouse": "w", "out": "o", "neighbourhoods": "n", "colour": 1}, "colour"),
+    ({"place": "x", "landing": "l", "warehouse": "w", "out": "o", "neighbourhoods": "n", "model": {"horizon_months": "six"}}, "model.horizon_months"),
+    ({"place": "x", "landing": "l", "warehouse": "w", "out": "o", "neighbourhoods": "n", "rules": [{"id": "a"}]}, "rules[0]"),
+    ({"place": "x", "warehouse": "w", "out": "o", "neighbourhoods": "n"}, "landing"),
+])
+def test_bad_config_names_the_key(tmp_path, raw, key):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, tmp_path / "p.yaml")
+    assert str(err.value).startswith(key)
+
+
+def test_neighbourhoods_file_is_checked(tmp_path):
+    (tmp_path / "n.csv").write_text("lsoa21,team\nE0100000X,A\n")
+    (tmp_path / "p.yaml").write_text("place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n.csv\n")
+    with pytest.raises(ConfigError, match="line 2: lsoa21"):
+        load_config(tmp_path / "p.yaml").team_for_lsoa()
