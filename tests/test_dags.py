@@ -1,0 +1,105 @@
+"""The DAGs folder: it imports cleanly and cheaply, and the nightly DAG keeps its policies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from conftest import AIRFLOW_TEST_ENV, DAGS_FOLDER, PROJECT_ROOT
+from stratify.airflow_env import WAREHOUSE_POOL
+
+DAG_ID = "nightly_stratification"
+TASK_ORDER = [
+    "start_run", "discover", "validate", "load", "link",
+    "features", "rules", "score", "publish", "finish",
+]
+HEAVY_MODULES = ["pandas", "duckdb", "sklearn", "great_expectations", "pyarrow", "numpy", "stratify"]
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    assert DAG_ID in dagbag.dags, f"{DAG_ID} not found; import errors: {dagbag.import_errors}"
+    return dagbag.dags[DAG_ID]
+
+
+def test_dags_folder_imports_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert dagbag.size() >= 1
+
+
+def test_schedule_is_02_00_london_without_catchup(dag):
+    from airflow.sdk import CronTriggerTimetable
+
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "0 2 * * *"
+    assert str(dag.timetable.timezone) == "Europe/London"
+    assert dag.timezone.name == "Europe/London"
+    assert dag.start_date.tzinfo is not None
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+
+
+def test_tags_docs_and_params(dag):
+    assert "stratify" in dag.tags and "nightly" in dag.tags
+    assert dag.doc_md and "Nightly risk stratification" in dag.doc_md
+    assert set(dag.params.keys()) == {"config", "as_of"}
+    assert dag.params["as_of"] == ""
+    assert dag.params["config"].endswith(".yaml")
+
+
+def test_tasks_retry_and_share_the_warehouse_pool(dag):
+    for t in dag.tasks:
+        assert t.pool == WAREHOUSE_POOL, t.task_id
+        assert t.execution_timeout is not None, t.task_id
+        if t.task_id != "finish":
+            assert t.retries == 2, t.task_id
+            assert timedelta(0) < t.retry_delay <= timedelta(minutes=5), t.task_id
+
+
+def test_tasks_form_one_chain_in_stage_order(dag):
+    assert sorted(dag.task_ids) == sorted(TASK_ORDER)
+    for before, after in zip(TASK_ORDER, TASK_ORDER[1:]):
+        assert after in dag.get_task(before).downstream_task_ids, f"{before} -> {after} missing"
+    # every stage also reads the run context from start_run; nothing else crosses the chain
+    for t in dag.tasks:
+        idx = TASK_ORDER.index(t.task_id)
+        allowed = {TASK_ORDER[idx - 1]} if idx else set()
+        if t.task_id not in ("start_run", "discover"):
+            allowed.add("start_run")
+        assert t.upstream_task_ids <= allowed, (t.task_id, t.upstream_task_ids)
+    assert [t.task_id for t in dag.roots] == ["start_run"]
+    assert [t.task_id for t in dag.leaves] == ["finish"]
+
+
+def test_finish_runs_whatever_happened_upstream(dag):
+    finish = dag.get_task("finish")
+    assert str(getattr(finish.trigger_rule, "value", finish.trigger_rule)) == "all_done"
+    assert finish.retries == 0
+
+
+def test_dag_file_imports_nothing_heavy_at_parse_time():
+    """Parsing must stay cheap: only airflow.sdk, pendulum and the standard library at top level."""
+    code = (
+        "import json, runpy, sys\n"
+        f"runpy.run_path({str(DAGS_FOLDER / 'nightly_stratification.py')!r})\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
+    )
+    env = {**os.environ, **AIRFLOW_TEST_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    # numpy/pyarrow may be pulled in by airflow itself; the project's heavy stack must not be
+    assert not set(loaded) & {"pandas", "duckdb", "sklearn", "great_expectations", "stratify"}, loaded
+
+
+def test_warehouse_pool_exists_in_the_test_database(airflow_db):
+    from airflow.models.pool import Pool
+
+    pool = Pool.get_pool(WAREHOUSE_POOL)
+    assert pool is not None and pool.slots == 1
