@@ -80,17 +80,17 @@ RATES: dict[tuple[str, str], Rate] = {
     ("health", "emergency_admission"): Rate(0.07, 1.5, 0.6),
     ("health", "elective_admission"): Rate(0.10),
     ("health", "mental_health_referral"): Rate(0.015, 2.5, 0.0, "mental_ill_health"),
-    ("health", "mental_health_crisis"): Rate(0.0008, 2.5, 0.7),
-    ("health", "mental_health_detention"): Rate(0.0001, 0.4, 0.85),
-    ("health", "self_harm"): Rate(0.0007, 1.5, 0.6),
-    ("health", "overdose"): Rate(0.0003, 1.5, 0.7),
-    ("health", "substance_treatment_start"): Rate(0.0005, 1.0, 0.6),
+    ("health", "mental_health_crisis"): Rate(0.0004, 2.5, 0.7),
+    ("health", "mental_health_detention"): Rate(0.00005, 0.4, 0.85),
+    ("health", "self_harm"): Rate(0.0004, 1.5, 0.6),
+    ("health", "overdose"): Rate(0.00015, 1.5, 0.7),
+    ("health", "substance_treatment_start"): Rate(0.0003, 1.0, 0.6),
     ("health", "substance_treatment_exit"): Rate(0.0),  # paired with starts
     ("health", "gp_missed_appointment"): Rate(0.40, 6.0, 0.0),
     ("social_care", "adult_contact"): Rate(0.02, 3.0, 0.4),
     ("social_care", "adult_assessment"): Rate(0.01, 1.0, 0.6),
-    ("social_care", "adult_safeguarding_concern"): Rate(0.0008, 2.0, 0.6),
-    ("social_care", "adult_s42_enquiry"): Rate(0.0002, 0.6, 0.8),
+    ("social_care", "adult_safeguarding_concern"): Rate(0.0004, 2.0, 0.6),
+    ("social_care", "adult_s42_enquiry"): Rate(0.0001, 0.6, 0.8),
     ("social_care", "adult_care_package_start"): Rate(0.004, 0.3, 0.9),
     ("social_care", "child_referral"): Rate(0.0),  # from households
     ("social_care", "child_in_need_start"): Rate(0.0),
@@ -102,21 +102,21 @@ RATES: dict[tuple[str, str], Rate] = {
     ("housing", "rent_arrears"): Rate(0.05, 4.0, 0.0, "homelessness"),
     ("housing", "eviction_notice"): Rate(0.002, 1.5, 0.4, "homelessness"),
     ("housing", "prevention_duty"): Rate(0.0015, 1.0, 0.5, "homelessness"),
-    ("housing", "homeless_approach"): Rate(0.001, 2.0, 0.65),
-    ("housing", "relief_duty"): Rate(0.0004, 1.0, 0.75),
-    ("housing", "main_duty"): Rate(0.0002, 0.5, 0.85),
-    ("housing", "temporary_accommodation_start"): Rate(0.0003, 1.0, 0.8),
+    ("housing", "homeless_approach"): Rate(0.0005, 2.0, 0.65),
+    ("housing", "relief_duty"): Rate(0.0002, 1.0, 0.75),
+    ("housing", "main_duty"): Rate(0.0001, 0.5, 0.85),
+    ("housing", "temporary_accommodation_start"): Rate(0.00015, 1.0, 0.8),
     ("housing", "temporary_accommodation_end"): Rate(0.0),  # paired with starts
-    ("housing", "rough_sleeping"): Rate(0.0001, 2.0, 0.85),
+    ("housing", "rough_sleeping"): Rate(0.00005, 2.0, 0.85),
     ("housing", "asb_case"): Rate(0.004, 1.0, 0.3, "offending"),
     ("police", "incident"): Rate(0.08, 4.0, 0.1),
-    ("police", "domestic_abuse_incident"): Rate(0.002, 2.0, 0.3),
+    ("police", "domestic_abuse_incident"): Rate(0.001, 2.0, 0.3),
     ("police", "missing_person"): Rate(0.0008, 0.6, 0.6, "mental_ill_health"),
-    ("police", "mental_health_incident"): Rate(0.0006, 2.0, 0.6),
-    ("police", "arrest"): Rate(0.002, 2.5, 0.6),
-    ("police", "custody"): Rate(0.001, 1.5, 0.7),
+    ("police", "mental_health_incident"): Rate(0.0003, 2.0, 0.6),
+    ("police", "arrest"): Rate(0.001, 2.5, 0.6),
+    ("police", "custody"): Rate(0.0005, 1.5, 0.7),
     ("police", "asb_report"): Rate(0.02, 1.0, 0.2, "offending"),
-    ("police", "violent_crime"): Rate(0.003, 1.5, 0.4),
+    ("police", "violent_crime"): Rate(0.0015, 1.5, 0.4),
     ("police", "other_crime"): Rate(0.02, 1.0, 0.3),
 }
 DEFAULT_RATE = Rate(0.001, 0.2, 0.5)
@@ -173,10 +173,11 @@ CODED_SHARE = 0.7
 SUBSTANCE_CODED_SHARE = 0.45
 
 # The risk cohort, as shares of adults aged 18-69.
-COHORT_SHARES = {"crisis": 0.0022, "recovering": 0.003, "drifting": 0.016, "near_miss": 0.012}
+COHORT_SHARES = {"crisis": 0.0015, "recovering": 0.002, "drifting": 0.024, "near_miss": 0.03}
 DOMAIN_WEIGHTS = {"homelessness": 0.7, "mental_ill_health": 0.85, "substance_misuse": 0.6,
                   "violence_abuse": 0.5, "offending": 0.55}
-DOMAIN_COUNT_ODDS = {2: 0.2, 3: 0.45, 4: 0.25, 5: 0.1}
+DOMAIN_COUNT_ODDS = {2: 0.45, 3: 0.35, 4: 0.14, 5: 0.06}
+NEAR_MISS_DOMAIN_ODDS = {0: 0.3, 1: 0.45, 2: 0.25}
 HIGH_INTENSITY_MULT = 4.0
 
 # Brian: ten years of events (>= 3,355 in all, >= 1,000 health, >= 1,000 police).
@@ -445,8 +446,8 @@ def _make_cohort(rng: np.random.Generator, p: People, domain_names: list[str], a
             rec[mask] = peak[mask] + rng.uniform(90, 300, k)
         elif name == "drifting":  # entries spread over the whole history and the next year
             peak[mask] = s + 90 + (span + 365 - 90) * u[mask]
-            supported = rng.random(k) < 0.6
-            rec[mask] = np.where(supported, peak[mask] + rng.uniform(90, 540, k), NEVER)
+            supported = rng.random(k) < 0.8
+            rec[mask] = np.where(supported, peak[mask] + rng.uniform(60, 360, k), NEVER)
         else:  # near misses: rising signals that stop short of crisis
             peak[mask] = s + (span + 365) * u[mask]
             level[mask] = rng.uniform(0.25, 0.5, k)
@@ -462,7 +463,8 @@ def _cohort_domains(rng: np.random.Generator, arche: np.ndarray, names: list[str
     n, d = len(arche), len(names)
     w = np.array([DOMAIN_WEIGHTS.get(x, 0.5) for x in names])
     counts = np.array(list(DOMAIN_COUNT_ODDS))[_choice(rng, {str(k): v for k, v in DOMAIN_COUNT_ODDS.items()}, n)]
-    counts = np.where(arche == "near_miss", rng.integers(1, 3, n), np.minimum(counts, d))
+    near = np.array(list(NEAR_MISS_DOMAIN_ODDS))[_choice(rng, {str(k): v for k, v in NEAR_MISS_DOMAIN_ODDS.items()}, n)]
+    counts = np.minimum(np.where(arche == "near_miss", near, counts), d)
     keys = np.log(w)[None, :] + rng.gumbel(size=(n, d))
     order = np.argsort(-keys, axis=1)
     domains = np.zeros((n, d), dtype=bool)
