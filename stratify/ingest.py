@@ -192,8 +192,8 @@ def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float
                     ORDER BY d.delivery_id LIMIT 1
                     """,
                     {"sha": digest, "run": ctx.run_id},
-                ).fetchone()
-                first_id = earlier[0] if earlier else seen_this_run.get(digest)
+                ).fetchall()
+                first_id = earlier[0][0] if earlier else seen_this_run.get(digest)
                 if first_id is not None:
                     decision = "duplicate"
                     reason = f"duplicate of delivery {first_id}, nothing changed"
@@ -213,7 +213,7 @@ def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float
                 {"run": ctx.run_id, "source": source, "name": path.name, "sha": digest, "size": st.st_size,
                  "ddate": parsed.delivery_date if parsed else None, "seq": parsed.seq if parsed else None,
                  "received": received_at, "decision": decision, "reason": reason, "stored": str(stored)},
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             summary["files"] += 1
             summary[decision] += 1
             if decision == "pending":

@@ -327,7 +327,7 @@ def identifier_findings(con: duckdb.DuckDBPyConnection, text: pa.Table) -> list[
                          f"count(*) FILTER (WHERE stratify_nhs_ok({v})) AS n{i}")
         row = con.execute(
             f"SELECT {', '.join(exprs)} FROM (SELECT *, row_number() OVER () AS rn FROM v_scan)"
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.unregister("v_scan")
     for i, name in enumerate(text.column_names):
@@ -513,7 +513,7 @@ def _live_person_ids(text: pa.Table) -> pa.Array:
 
 
 def _register_ids(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT count(*) FROM raw_register WHERE superseded_on IS NULL").fetchone()[0]
+    return con.execute("SELECT count(*) FROM raw_register WHERE superseded_on IS NULL").fetchall()[0][0]
 
 
 def _key_mismatch(con: duckdb.DuckDBPyConnection, person_ids: pa.Array, run_registers: list[pa.Array]) -> tuple[int, int]:
@@ -530,7 +530,7 @@ def _key_mismatch(con: duckdb.DuckDBPyConnection, person_ids: pa.Array, run_regi
                                       AND person_id NOT IN (SELECT person_id FROM v_run_register))
             FROM d
             """
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.unregister("v_pids")
         con.unregister("v_run_register")
