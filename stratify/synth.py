@@ -142,7 +142,12 @@ PAIRS: dict[tuple[str, str], tuple[str, float, int, int]] = {
     ("social_care", "looked_after_start"): ("looked_after_end", 0.4, 90, 900),
 }
 ADMISSION_MEAN_LOS = {"emergency_admission": 5.0, "elective_admission": 1.5}
-DETENTION_DAYS = (("health", "mental_health_detention"), 28)
+# Spells whose end is recorded on the row itself: (min, max) days.
+SPELLS: dict[tuple[str, str], tuple[int, int]] = {
+    ("health", "mental_health_detention"): (28, 28),
+    ("police", "custody"): (0, 1),
+    ("social_care", "adult_s42_enquiry"): (14, 90),
+}
 
 # Police roles by event type (background odds).
 POLICE_ROLES: dict[str, dict[str, float]] = {
@@ -564,7 +569,7 @@ class Catalogue:
 def _check_behaviour(contract: Contract) -> None:
     """The behaviour tables may only name contract event types and codes."""
     known = contract.all_event_types()
-    for table in (RATES, AGE_MULT_TYPE, PAIRS, BRIAN):
+    for table in (RATES, AGE_MULT_TYPE, PAIRS, SPELLS, BRIAN):
         for key in table:
             if key not in known:
                 raise ValueError(f"synth: {key} is not an event type of contract v{contract.version}")
@@ -755,10 +760,11 @@ def _details(rng: np.random.Generator, cat: Catalogue, ev: Events, end_day: np.n
         done = ev.day[rows] + stay <= last[ev.person[rows]]
         los[rows[done]] = stay[done]
         end_day[rows[done]] = ev.day[rows[done]] + stay[done]
-    det_type, det_days = DETENTION_DAYS
-    rows = np.flatnonzero(ev.etype == cat.t(*det_type))
-    done = ev.day[rows] + det_days <= last[ev.person[rows]]
-    end_day[rows[done]] = ev.day[rows[done]] + det_days
+    for key, (lo, hi) in SPELLS.items():
+        rows = np.flatnonzero(ev.etype == cat.t(*key))
+        end = ev.day[rows] + rng.integers(lo, hi + 1, len(rows))
+        done = end <= last[ev.person[rows]]
+        end_day[rows[done]] = end[done]
     amount = np.full(n, np.nan)
     rows = np.flatnonzero(ev.etype == cat.t("housing", "rent_arrears"))
     amount[rows] = np.round(np.clip(rng.lognormal(np.log(450), 0.8, len(rows)), 5, 100_000), 2)
