@@ -104,8 +104,15 @@ def _run_stage(module: str, function: str, run: dict[str, Any]) -> dict[str, Any
     cfg = _load_config(run["config"])
     ctx = RunContext.from_dict(run)
     stage = getattr(importlib.import_module(module), function)
+    held: tuple[type[BaseException], ...] = ()
+    if module == "stratify.publish":
+        from stratify.publish import PublishHeld
+
+        held = (PublishHeld,)
     try:
         summary = stage(cfg, ctx)
+    except held as exc:  # not an error: nothing is published and `latest` stays
+        return {"status": "held", "message": str(exc)}
     except ConfigError as exc:  # retrying cannot fix the configuration
         raise AirflowFailException(f"{module}.{function}: {exc}") from exc
     return _json_safe(summary or {})

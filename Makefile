@@ -1,0 +1,60 @@
+# stratify: developer entry points. `make demo` runs the real Airflow DAG once
+# on a synthetic place, with Airflow's state kept inside the project.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+DEMO_CONFIG ?= examples/place.yaml
+DEMO_PEOPLE ?= 20000
+DEMO_AS_OF ?= $(shell date -d yesterday +%F 2>/dev/null || date -v-1d +%F)
+DEMO_OUT := data/demo/out
+
+# Self-contained Airflow (same settings as stratify.airflow_env.airflow_env).
+AIRFLOW_ENV := \
+	AIRFLOW_HOME=$(CURDIR)/airflow_home \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+	AIRFLOW__CORE__PARALLELISM=2 \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/airflow_home/airflow.db \
+	AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS=False \
+	STRATIFY_CONFIG=$(CURDIR)/$(DEMO_CONFIG)
+AIRFLOW := $(AIRFLOW_ENV) $(BIN)/airflow
+
+.PHONY: venv demo test bench clean
+
+venv: $(VENV)/.installed
+
+# A stamp file, so a second `make` does not reinstall; changes to pyproject.toml do.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: venv
+	mkdir -p airflow_home
+	$(AIRFLOW) db migrate >airflow_home/db-migrate.log
+	$(AIRFLOW) pools set stratify_warehouse 1 "stratify DuckDB warehouse: one writer at a time" >/dev/null
+	$(BIN)/stratify synth --config $(DEMO_CONFIG) --people $(DEMO_PEOPLE) --as-of $(DEMO_AS_OF)
+	$(AIRFLOW) dags test nightly_stratification $(DEMO_AS_OF) \
+		--conf '{"config": "$(CURDIR)/$(DEMO_CONFIG)", "as_of": "$(DEMO_AS_OF)"}' \
+		>airflow_home/dags-test.log 2>&1 \
+		|| { tail -n 60 airflow_home/dags-test.log; echo "DAG run failed; full log: airflow_home/dags-test.log"; exit 1; }
+	@grep -E "DagRun Finished" airflow_home/dags-test.log | sed -E 's/.*(state=[a-z_]+).*/DAG run finished: \1/' || true
+	@echo
+	@echo "Lists:      $(CURDIR)/$(DEMO_OUT)/latest/lists/"
+	@ls $(DEMO_OUT)/latest/lists/ 2>/dev/null | sed 's/^/              /' || true
+	@echo "Manifest:   $(CURDIR)/$(DEMO_OUT)/latest/manifest.json"
+	@echo "Data Docs:  $(CURDIR)/$(DEMO_OUT)/latest/validation/data_docs/index.html"
+	@echo "Airflow:    AIRFLOW_HOME=$(CURDIR)/airflow_home (log: airflow_home/dags-test.log)"
+
+test: venv
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python bench/bench_nightly.py
+
+clean:
+	rm -rf data/ airflow_home/
