@@ -1079,7 +1079,7 @@ def synthesize(cfg: PlaceConfig, people: int, as_of: date, years: int = 3, seed:
 
     eff = Events(ev.person, ev.etype, eff_day, ev.role).take(keep)
     eff_det = Detail(det.end_day[keep], det.los[keep], det.diag[keep], det.amount[keep], det.role[keep])
-    outcomes = _outcomes(_rng(seed, "outcomes"), contract, p, c, pids, lsoa_team, a, s)
+    outcomes = _outcomes(_rng(seed, "outcomes"), contract, p, c, pids, lsoa_team, reg.final_lsoa, a, s)
     write("outcomes", outcomes)
     _write_neighbourhoods(cfg.neighbourhoods, lsoa_codes, lsoa_team)
 
@@ -1099,8 +1099,11 @@ def _cohort_deaths(rng: np.random.Generator, p: People, c: Cohort, a: int, s: in
 
 
 def _outcomes(rng: np.random.Generator, contract: Contract, p: People, c: Cohort, pids: pa.Array,
-              lsoa_team: list[str], a: int, s: int) -> pa.Table:
-    """What teams recorded after contacting some people who entered crisis (not opted out)."""
+              lsoa_team: list[str], final_lsoa: np.ndarray, a: int, s: int) -> pa.Table:
+    """What teams recorded after contacting some people who entered crisis (not opted out).
+
+    The team is that of the person's latest register row, as the pipeline links it.
+    """
     people = c.idx
     entered = (c.level >= 1) & (c.peak <= a) & ~p.opted_out[people] & (p.death[people] > a)
     chosen = np.flatnonzero(entered & (rng.random(len(people)) < 0.35))
@@ -1116,7 +1119,7 @@ def _outcomes(rng: np.random.Generator, contract: Contract, p: People, c: Cohort
     cols = {
         "record_id": _record_ids(RECORD_PREFIX["outcomes"], 1, len(j)),
         "person_id": pids.take(pa.array(person)),
-        "team": teams.take(pa.array(p.lsoa[person])),
+        "team": teams.take(pa.array(final_lsoa[person])),
         "event_date": _dates(day),
         "outcome": outcome,
     }

@@ -335,7 +335,9 @@ def test_households_children_and_outcomes(place):
     assert set(kids["person_id"].map(hh)) & set(parents["person_id"].map(hh))
     outcomes = pq.read_table(cfg.landing / "outcomes" / "outcomes_20261121.parquet").to_pandas()
     assert len(outcomes) == summary.outcomes > 0
-    lsoa = register.set_index("person_id")["lsoa21"]
+    moves = pq.read_table(cfg.landing / "register" / "register_20261121_2.parquet").to_pandas()
+    latest = pd.concat([register, moves]).drop_duplicates("record_id", keep="last")
+    lsoa = latest.set_index("person_id")["lsoa21"]
     assert (outcomes["person_id"].map(lsoa).map(teams) == outcomes["team"]).all()
     assert read_neighbourhoods(cfg.neighbourhoods) == teams
 
