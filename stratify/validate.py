@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import warnings
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -98,9 +100,10 @@ def _suite_spec(source: Source) -> list[tuple[str, Any]]:
                 value_set={"$PARAMETER": "teams"})
         text_pattern = types.get(c.type, {}).get("text_pattern")
         if text_pattern:
+            article = "an" if c.type[0] in "aeiou" else "a"
             form = {"date": "YYYY-MM-DD", "boolean": "true/false", "integer": "a whole number",
                     "decimal": "a decimal number"}[c.type]
-            add(f"{n}.text_form", E.ExpectColumnValuesToMatchRegex, f"{n} is a {c.type} written as {form}", n,
+            add(f"{n}.text_form", E.ExpectColumnValuesToMatchRegex, f"{n} is {article} {c.type} written as {form}", n,
                 column=n, regex=text_pattern)
         if c.type == "date":
             add(f"{n}.calendar_date", E.ExpectColumnValuesToBeInSet, f"{n} is a real calendar date", n,
@@ -298,10 +301,10 @@ def validation_frame(con: duckdb.DuckDBPyConnection, text: pa.Table, source: Sou
 
 
 NHS_MACRO = (
-    "CREATE OR REPLACE TEMP MACRO stratify_nhs_ok(v) AS regexp_full_match(v, '[0-9]{10}') AND "
-    "((11 - (" + " + ".join(f"(ascii(v[{i}]) - 48) * {11 - i}" for i in range(1, 10)) + ") % 11) % 11) "
-    "= ascii(v[10]) - 48"
+    "CREATE OR REPLACE TEMP MACRO stratify_nhs_int_ok(n) AS "
+    "((11 - (" + " + ".join(f"((n // {10 ** (10 - i)}) % 10) * {11 - i}" for i in range(1, 10)) + ") % 11) % 11) = n % 10"
 )
+NHS_CANDIDATE = "[0-9 -]{10,13}"  # ten digits, possibly grouped with spaces or hyphens (943 476 5919)
 
 
 def identifier_findings(con: duckdb.DuckDBPyConnection, text: pa.Table) -> list[dict]:
@@ -320,21 +323,27 @@ def identifier_findings(con: duckdb.DuckDBPyConnection, text: pa.Table) -> list[
     con.execute(NHS_MACRO)
     con.register("v_scan", text)
     try:
-        exprs = []
-        for i, name in enumerate(text.column_names):
-            v = f"regexp_replace({_qi(name)}, '[ -]', '', 'g')"
-            exprs.append(f"list(rn ORDER BY rn) FILTER (WHERE stratify_nhs_ok({v}))[1:{MAX_ROWS_SHOWN}] AS f{i}, "
-                         f"count(*) FILTER (WHERE stratify_nhs_ok({v})) AS n{i}")
-        row = con.execute(
-            f"SELECT {', '.join(exprs)} FROM (SELECT *, row_number() OVER () AS rn FROM v_scan)"
+        # candidates by a regular expression, the modulus-11 check digit by integer arithmetic, all in DuckDB
+        names = text.column_names
+        strip = ", ".join(
+            f"CASE WHEN regexp_full_match({_qi(n)}, '{NHS_CANDIDATE}') THEN regexp_replace({_qi(n)}, '[ -]', '', 'g') END AS s{i}"
+            for i, n in enumerate(names))
+        ints = ", ".join(f"CASE WHEN length(s{i}) = 10 THEN TRY_CAST(s{i} AS BIGINT) END AS n{i}" for i in range(len(names)))
+        base = f"SELECT rn, {ints} FROM (SELECT row_number() OVER () AS rn, {strip} FROM v_scan)"
+        counts = con.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE stratify_nhs_int_ok(n{i}))" for i in range(len(names)))
+            + f" FROM (SELECT {ints} FROM (SELECT {strip} FROM v_scan))"
         ).fetchall()[0]
+        for i, (name, n) in enumerate(zip(names, counts)):
+            if not n:
+                continue
+            first = con.execute(
+                f"SELECT rn FROM ({base}) WHERE stratify_nhs_int_ok(n{i}) ORDER BY rn LIMIT {MAX_ROWS_SHOWN}"
+            ).fetchall()
+            findings.append({"column": name, "kind": "nhs_number", "by": "value", "rows": int(n),
+                             "first_rows": [int(r[0]) for r in first]})
     finally:
         con.unregister("v_scan")
-    for i, name in enumerate(text.column_names):
-        first, n = row[2 * i], row[2 * i + 1]
-        if n:
-            findings.append({"column": name, "kind": "nhs_number", "by": "value", "rows": int(n),
-                             "first_rows": [int(r) for r in (first or [])]})
     return findings
 
 
@@ -427,10 +436,12 @@ class _GX:
         from great_expectations.core.run_identifier import RunIdentifier
 
         self.ran += 1
-        return self.validation(source).run(
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
+            return self.validation(source).run(
             batch_parameters={"dataframe": df}, expectation_parameters=params, result_format=RESULT_FORMAT,
-            run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
-        )
+                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
+            )
 
     def build_docs(self) -> Path | None:
         if not self.ran:
@@ -569,6 +580,7 @@ def validate_deliveries(cfg: PlaceConfig, ctx: RunContext) -> dict:
                 source = contract.source(source_name)
                 path = Path(stored_path)
                 results_rows: list[list] = []
+                started = time.perf_counter()
                 n_rows = None
                 warnings: list[str] = []
                 decision, reason = "accepted", None
@@ -647,7 +659,8 @@ def validate_deliveries(cfg: PlaceConfig, ctx: RunContext) -> dict:
                     {"d": decision, "r": reason, "n": n_rows, "p": stored, "id": delivery_id},
                 )
                 summary["deliveries"].append({"delivery_id": delivery_id, "source": source_name, "file": file_name,
-                                              "rows": n_rows, "decision": decision, "reason": reason})
+                                              "rows": n_rows, "decision": decision, "reason": reason,
+                                              "seconds": round(time.perf_counter() - started, 2)})
                 text = None
         finally:
             scan.close()

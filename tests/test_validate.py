@@ -39,7 +39,7 @@ BAD = {
     "missing_column": (None, "refused", ["required column event_type is missing"]),
     "extra_column": (None, "refused", ["notes", "not in the contract", "data minimisation"]),
     "wrong_types": (_set(5, "length_of_stay_days", "three"), "refused",
-                    ["length_of_stay_days: length_of_stay_days is a integer", "data row 6", "1 of 40 rows"]),
+                    ["length_of_stay_days: length_of_stay_days is an integer", "data row 6", "1 of 40 rows"]),
     "slash_date": (_set(3, "event_date", "31/02/2026"), "refused", ["event_date", "YYYY-MM-DD", "data row 4"]),
     "feb31": (_set(3, "event_date", "2026-02-31"), "refused", ["event_date is a real calendar date", "data row 4"]),
     "future": (_set(7, "event_date", "2026-11-21"), "refused", ["not after the delivery date", "data row 8"]),
