@@ -180,7 +180,7 @@ SUBSTANCE_CODED_SHARE = 0.45
 # The risk cohort, as shares of adults aged 18-69.
 COHORT_SHARES = {"crisis": 0.0015, "recovering": 0.002, "drifting": 0.024, "near_miss": 0.03}
 DOMAIN_WEIGHTS = {"homelessness": 0.7, "mental_ill_health": 0.85, "substance_misuse": 0.6,
-                  "violence_abuse": 0.5, "offending": 0.55}
+                  "violence_and_abuse": 0.5, "offending": 0.55}
 DOMAIN_COUNT_ODDS = {2: 0.45, 3: 0.35, 4: 0.14, 5: 0.06}
 NEAR_MISS_DOMAIN_ODDS = {0: 0.3, 1: 0.45, 2: 0.25}
 HIGH_INTENSITY_MULT = 4.0

@@ -52,7 +52,7 @@ def test_windows_domains_and_household(place):
     assert ra["police_arrest_90d"] == 1 and ra["health_ae_attendance_90d"] == 1
     # homelessness (rough sleeping), substance (overdose + F10), offending (arrest), violence (victim only)
     assert ra["smd_domains_365d"] == 4
-    assert ra["smd_domain_names_365d"] == "homelessness, offending, substance misuse, violence abuse"
+    assert ra["smd_domain_names_365d"] == "homelessness, offending, substance misuse, violence and abuse"
     assert ra["smd_substance_misuse_events_90d"] == 2
     assert ra["health_days_since_last"] == 7 and ra["social_care_days_since_last"] == 730
     assert ra["agencies_365d"] == 3
