@@ -74,6 +74,16 @@ def _config_path(raw: str) -> Path:
     return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
 
 
+def run_date(logical_date, run_after, tz: str = LOCAL_TZ):
+    """The run's date in the place's time zone: its logical date, else when it was triggered, else today.
+
+    Manual and asset-triggered runs have no logical date; a scheduled run at
+    02:00 London time has logical date = run_after = that night.
+    """
+    when = logical_date or run_after or pendulum.now("UTC")
+    return pendulum.instance(when).in_timezone(tz).date()
+
+
 def _json_safe(value: Any) -> Any:
     """A stage summary as plain JSON types (dates, paths and numpy scalars become strings)."""
     import json
@@ -164,8 +174,7 @@ def nightly_stratification():
             as_of = date.fromisoformat(params["as_of"])
         else:
             dag_run = context["dag_run"]
-            when = dag_run.logical_date or dag_run.run_after or pendulum.now("UTC")
-            as_of = pendulum.instance(when).in_timezone(cfg.timezone or LOCAL_TZ).date()
+            as_of = run_date(dag_run.logical_date, dag_run.run_after, cfg.timezone or LOCAL_TZ)
         ctx = open_run(cfg, as_of)
         return {**ctx.to_dict(), "config": config}
 

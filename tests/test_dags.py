@@ -103,3 +103,16 @@ def test_warehouse_pool_exists_in_the_test_database(airflow_db):
 
     pool = Pool.get_pool(WAREHOUSE_POOL)
     assert pool is not None and pool.slots == 1
+
+
+def test_default_as_of_is_the_runs_date_in_london():
+    import runpy
+    from datetime import date, datetime, timezone
+
+    run_date = runpy.run_path(str(DAGS_FOLDER / "nightly_stratification.py"))["run_date"]
+    summer_night = datetime(2026, 6, 30, 23, 30, tzinfo=timezone.utc)  # 00:30 BST on 1 July
+    winter_night = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 02:00 GMT
+    assert run_date(summer_night, None) == date(2026, 7, 1)
+    assert run_date(None, summer_night) == date(2026, 7, 1)  # manual run: no logical date
+    assert run_date(winter_night, summer_night) == date(2026, 12, 1)  # the logical date wins
+    assert isinstance(run_date(None, None), date)
