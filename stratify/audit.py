@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stratify.config import PlaceConfig
 from stratify.context import RunContext, staging_dir
-from stratify.warehouse import connect
+from stratify.warehouse import connect, fetch_one
 
 RUN_STATUSES = ("running", "published", "held", "failed")
 
@@ -42,7 +42,7 @@ def finish_run(cfg: PlaceConfig, ctx: RunContext, status: str, message: str = ""
             "UPDATE runs SET status = $1, message = $2, finished_at = $3 WHERE run_id = $4 AND status = 'running'",
             [status, message or None, now_utc(), ctx.run_id],
         )
-        row = con.execute("SELECT status, message FROM runs WHERE run_id = $1", [ctx.run_id]).fetchone()
+        row = fetch_one(con, "SELECT status, message FROM runs WHERE run_id = $1", [ctx.run_id])
     if row is None:
         raise LookupError(f"run {ctx.run_id} is not in the warehouse {cfg.warehouse}")
     return {"run_id": ctx.run_id, "status": row[0], "message": row[1]}

@@ -20,6 +20,8 @@ EVENT_LABELS = {
     "asb_case": "anti-social behaviour cases",
     "asb_report": "anti-social behaviour reports",
     "adult_s42_enquiry": "adult safeguarding (s42) enquiries",
+    "mental_health_referral": "mental health referrals",
+    "child_referral": "children's social care referrals",
 }
 
 
@@ -29,7 +31,7 @@ def _n(value: float) -> str:
 
 
 def _event_label(event_type: str) -> str:
-    return EVENT_LABELS.get(event_type, event_type.replace("_", " ") + (" events" if not event_type.endswith("s") else ""))
+    return EVENT_LABELS.get(event_type, event_type.replace("_", " "))
 
 
 def _split_source(name: str) -> tuple[str, str] | None:
@@ -72,7 +74,7 @@ def describe(feature: str, row: Mapping[str, float]) -> str:
         before = float(row.get(f"{source}_events_365d", 0)) - float(recent)
         return f"{_n(recent)} {agency} contacts in 90 days, up from {_n(before)} in the 9 months before"
     if rest == "days_since_last":
-        return f"last {agency} contact {_n(v)} days ago"
+        return f"last {agency} contact {'today' if v == 0 else f'{_n(v)} days ago'}"
     if m := re.fullmatch(r"(\w+)_(\d+)d", rest):
-        return f"{_n(v)} {_event_label(m[1])} ({agency}) in {m[2]} days"
+        return f"{_event_label(m[1])} ({agency}): {_n(v)} in {m[2]} days"
     return f"{feature.replace('_', ' ')}: {_n(v)}"

@@ -20,7 +20,7 @@ from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.contract import load_contract
 from stratify.stages import write_stage_summary
-from stratify.warehouse import FEATURES_DIR, WarehouseError, connect, render_identifier, run_sql, run_sql_file
+from stratify.warehouse import FEATURES_DIR, WarehouseError, connect, fetch_one, render_identifier, run_sql, run_sql_file
 
 TARGET_TABLES = frozenset({"feat_person", "feat_snapshot"})
 PERSON_TABLES = frozenset({"persons", "train_persons"})
@@ -123,7 +123,7 @@ def build_feature_table(
     run_sql(con, smd_sql(domains), params, "features: SMD domains", origin="features.smd_sql()")
     run_sql_file(con, FEATURES_DIR / "40_household.sql", params, "features: household", subs)
     run_sql_file(con, FEATURES_DIR / "90_feat_person.sql", params, "features: feat_person", subs)
-    return con.execute(f"SELECT count(*) FROM {subs['target']}").fetchone()[0]
+    return fetch_one(con, f"SELECT count(*) FROM {subs['target']}")[0]
 
 
 def model_feature_columns(con: duckdb.DuckDBPyConnection, table: str = "feat_person") -> list[str]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.stages import write_stage_summary
-from stratify.warehouse import SQL_DIR, connect, run_sql_file
+from stratify.warehouse import SQL_DIR, connect, fetch_one, run_sql_file
 
 
 def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:
@@ -25,7 +25,7 @@ def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:
         con.execute("CREATE OR REPLACE TABLE neighbourhoods AS SELECT * FROM neighbourhoods_in")
         con.unregister("neighbourhoods_in")
         run_sql_file(con, SQL_DIR / "persons.sql", {"as_of": ctx.as_of}, step="link persons")
-        counts = con.execute(
+        counts = fetch_one(con, 
             """
             WITH known AS (
                 SELECT person_id, opted_out FROM raw_register
@@ -40,7 +40,7 @@ def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:
                 (SELECT count(*) FROM persons WHERE NOT died AND team IS NOT NULL) AS listable
             """,
             {"as_of": ctx.as_of},
-        ).fetchone()
+        )
         con.commit()
     summary = dict(zip(("registered", "opted_out", "died", "no_team", "listable"), counts))
     write_stage_summary(cfg, ctx, "link", summary)

@@ -36,7 +36,7 @@ from stratify.describe import describe
 from stratify.features import build_feature_table, model_feature_columns
 from stratify.rules import crisis_flags
 from stratify.stages import write_stage_summary
-from stratify.warehouse import connect
+from stratify.warehouse import connect, fetch_one
 
 MODEL_FORMAT = 1
 REASONS_PER_PERSON = 3
@@ -197,7 +197,10 @@ def register(cfg: PlaceConfig, bundle: dict) -> dict:
     tmp.replace(path)
     new_p = bundle["metrics"]["calibrated"]["precision_at_capacity"]
     with connect(cfg) as con:
-        current = con.execute("SELECT metrics_json FROM models WHERE promoted").fetchone()
+        existing = fetch_one(con, "SELECT promoted FROM models WHERE model_version = $1", [version])
+        if existing is not None:  # the same data gave the same model: nothing new to register
+            return {"model_version": version, "promoted": existing[0], "path": str(path), "metrics": bundle["metrics"]}
+        current = fetch_one(con, "SELECT metrics_json FROM models WHERE promoted")
         promote = current is None or new_p >= json.loads(current[0])["calibrated"]["precision_at_capacity"]
         con.begin()
         if promote:
@@ -215,7 +218,7 @@ def register(cfg: PlaceConfig, bundle: dict) -> dict:
 def load_promoted(cfg: PlaceConfig) -> dict | None:
     """The promoted model bundle, None if none was ever trained; errors say what to do."""
     with connect(cfg) as con:
-        row = con.execute("SELECT model_version, path FROM models WHERE promoted").fetchone()
+        row = fetch_one(con, "SELECT model_version, path FROM models WHERE promoted")
     if row is None:
         return None
     version, path = row

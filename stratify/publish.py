@@ -24,7 +24,7 @@ from stratify.config import PlaceConfig
 from stratify.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
 from stratify.stages import read_stage_summaries, write_stage_summary
-from stratify.warehouse import SQL_DIR, connect, read_sql
+from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql
 
 
 class PublishHeld(RuntimeError):
@@ -45,7 +45,7 @@ def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
         rows = con.execute(
             "SELECT source, decision FROM deliveries WHERE run_id = $1 AND source IS NOT NULL", [ctx.run_id]
         ).fetchall()
-        registered = con.execute("SELECT count(*) FROM raw_register").fetchone()[0]
+        registered = fetch_one(con, "SELECT count(*) FROM raw_register")[0]
     if registered == 0:
         return "no person register has ever been loaded; deliver a register before lists can be published"
     bad = {s for s, d in rows if d in ("refused", "held")}
@@ -139,10 +139,10 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict]) -> di
             """,
             [ctx.run_id],
         ).df()
-        model = con.execute(
+        model = fetch_one(con, 
             "SELECT r.model_version, m.algorithm, m.metrics_json FROM runs r LEFT JOIN models m USING (model_version) "
             "WHERE r.run_id = $1", [ctx.run_id]
-        ).fetchone()
+        )
         freshness = con.execute(
             "SELECT source, max(delivery_date) AS last_accepted FROM deliveries "
             "WHERE decision IN ('accepted', 'accepted_with_warnings') GROUP BY source ORDER BY source"

@@ -72,6 +72,16 @@ def migrate(con: duckdb.DuckDBPyConnection, ddl_dir: Path = DDL_DIR) -> list[str
     return applied
 
 
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
+    """The first row of a query, or None; the result is consumed whole.
+
+    DuckDB 2 keeps a result open after `fetchone()` and refuses other work on
+    the connection until it is drained, so single-row reads go through here.
+    """
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
 def read_sql(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
