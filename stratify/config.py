@@ -79,6 +79,7 @@ class ModelConfig:
     history_months: int = 24  # how far back monthly training snapshots go
     max_training_people: int = 60_000  # people sampled per snapshot, to bound training time
     min_wobbling_score: float = 0.05  # below this a person is not listed as wobbling
+    max_fairness_gap: float = 0.25  # largest allowed gap in recall or false-positive rate between groups
     seed: int = 0
 
 
