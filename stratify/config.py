@@ -84,6 +84,16 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class TransparencyConfig:
+    """Who answers for the model, for its card's Algorithmic Transparency Recording Standard fields."""
+
+    organisation: str = "not recorded: set transparency.organisation in the place configuration"
+    team: str = "not recorded: set transparency.team"
+    senior_responsible_owner: str = "not recorded: set transparency.senior_responsible_owner"
+    contact: str = "not recorded: set transparency.contact"
+
+
+@dataclass(frozen=True)
 class ValidationConfig:
     """When deliveries are refused and when a whole run publishes nothing."""
 
@@ -125,6 +135,7 @@ class PlaceConfig:
     rules: tuple[CrisisRule, ...] = DEFAULT_RULES
     domains: tuple[DomainRule, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
+    transparency: TransparencyConfig = field(default_factory=TransparencyConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
@@ -227,7 +238,7 @@ def _path(base: Path, raw: dict[str, Any], key: str, default: Path | None = None
 TOP_LEVEL_KEYS = {
     "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
     "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
-    "suppression", "duckdb",
+    "suppression", "duckdb", "transparency",
 }
 
 
@@ -273,6 +284,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         rules=_rules(raw.get("rules")),
         domains=domains,
         model=_dataclass_from(ModelConfig, "model", raw.get("model")),
+        transparency=_dataclass_from(TransparencyConfig, "transparency", raw.get("transparency")),
         validation=_dataclass_from(ValidationConfig, "validation", raw.get("validation")),
         suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
         duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
