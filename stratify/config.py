@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -21,6 +22,9 @@ from stratify.contract import DomainRule, load_contract, parse_domains
 PLACE_RE = re.compile(r"^[a-z0-9_-]+$")
 TEAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RULE_OPS = (">=", ">", "<=", "<", "==")
+DROP_SCHEMES = ("sftp", "s3")
+DROP_KEYS = ("location", "conn_id", "delete_at_source", "done_marker")
+CONN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
 class ConfigError(ValueError):
@@ -117,6 +121,29 @@ class DuckDBConfig:
 
 
 @dataclass(frozen=True)
+class DropConfig:
+    """Where one agency drops its deliveries, when that is not `<landing>/<source>/` itself.
+
+    `location` is an absolute local folder, `sftp://host[:port]/path` or
+    `s3://bucket/prefix`, never with credentials: those come at run time from
+    the Airflow connection `conn_id`. The pull stage copies new files into the
+    landing zone; it deletes at the source only if `delete_at_source`, and with
+    `done_marker` it takes only files that have a `<name>.done` beside them.
+    """
+
+    source: str
+    location: str
+    conn_id: str | None = None
+    delete_at_source: bool = False
+    done_marker: bool = False
+
+    @property
+    def scheme(self) -> str:
+        """`file`, `sftp` or `s3`."""
+        return urlsplit(self.location).scheme if "://" in self.location else "file"
+
+
+@dataclass(frozen=True)
 class PlaceConfig:
     """Everything a run of one place needs to know; built by `load_config`."""
 
@@ -139,6 +166,7 @@ class PlaceConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
+    drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -235,10 +263,81 @@ def _path(base: Path, raw: dict[str, Any], key: str, default: Path | None = None
     return (p if p.is_absolute() else base / p).resolve()
 
 
+def _drop_location(key: str, location: str, conn_id: str | None, base: Path, landing: Path) -> str:
+    """A checked drop location: a resolved local folder outside the landing zone, or a credential-free URL."""
+    if "://" not in location:
+        if conn_id is not None:
+            raise ConfigError(f"{key}.conn_id: a local folder needs no connection; remove conn_id")
+        p = Path(location)
+        p = (p if p.is_absolute() else base / p).resolve()
+        if p.is_relative_to(landing):
+            raise ConfigError(f"{key}.location: {p} is inside the landing folder {landing}; a drop must be outside it "
+                              "(without a drop, agencies deliver straight into <landing>/<source>/)")
+        return str(p)
+    parts = urlsplit(location)
+    scheme = parts.scheme.lower()
+    if scheme not in DROP_SCHEMES:
+        raise ConfigError(f"{key}.location: {scheme}:// is not supported; use a local folder, "
+                          "sftp://host[:port]/path or s3://bucket/prefix")
+    if "@" in parts.netloc:  # the location is not echoed: it may hold a password
+        raise ConfigError(f"{key}.location: credentials do not belong in the configuration file; remove the "
+                          f"user[:password]@ part and put them in the Airflow connection named by {key}.conn_id")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{key}.location: must not carry a ?query or #fragment; options and credentials "
+                          "belong in the Airflow connection")
+    if not parts.hostname:
+        raise ConfigError(f"{key}.location: {scheme}:// needs a {'host' if scheme == 'sftp' else 'bucket'}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{key}.location: the port must be a number from 1 to 65535") from None
+    if scheme == "s3" and port is not None:
+        raise ConfigError(f"{key}.location: s3://bucket/prefix takes no port; set an endpoint in the connection")
+    if scheme == "sftp" and conn_id is None:
+        raise ConfigError(f"{key}.conn_id: required for sftp:// (the Airflow connection holding the login "
+                          "and password or key, and the server's host key)")
+    return urlunsplit((scheme, parts.netloc, parts.path or "/", "", ""))
+
+
+def _drops(base: Path, raw: Any, landing: Path) -> tuple[DropConfig, ...]:
+    """`drops:` source -> {location, conn_id, delete_at_source, done_marker}, checked against the contract."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError("drops: must be a mapping source -> {location, conn_id, delete_at_source, done_marker}")
+    sources = load_contract().source_names
+    drops = []
+    for source, spec in raw.items():
+        key = f"drops.{source}"
+        if source not in sources:
+            raise ConfigError(f"{key}: {source!r} is not a source of the contract; sources: {', '.join(sources)}")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{key}: must be a mapping with at least `location`")
+        unknown = set(spec) - set(DROP_KEYS)
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(DROP_KEYS)}")
+        location, conn_id = spec.get("location"), spec.get("conn_id")
+        if not isinstance(location, str) or not location.strip():
+            raise ConfigError(f"{key}.location: required, a local folder, sftp://host[:port]/path or s3://bucket/prefix")
+        if conn_id is not None and (not isinstance(conn_id, str) or not CONN_ID_RE.match(conn_id)):
+            raise ConfigError(f"{key}.conn_id: must be an Airflow connection id ([A-Za-z0-9_.-])")
+        for flag in ("delete_at_source", "done_marker"):
+            if not isinstance(spec.get(flag, False), bool):
+                raise ConfigError(f"{key}.{flag}: expected true or false")
+        drops.append(DropConfig(
+            source=source,
+            location=_drop_location(key, location.strip(), conn_id, base, landing),
+            conn_id=conn_id,
+            delete_at_source=spec.get("delete_at_source", False),
+            done_marker=spec.get("done_marker", False),
+        ))
+    return tuple(drops)
+
+
 TOP_LEVEL_KEYS = {
     "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
     "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
-    "suppression", "duckdb", "transparency",
+    "suppression", "duckdb", "transparency", "drops",
 }
 
 
@@ -288,6 +387,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         validation=_dataclass_from(ValidationConfig, "validation", raw.get("validation")),
         suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
         duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
+        drops=_drops(base, raw.get("drops"), landing),
     )
 
 
