@@ -121,6 +121,32 @@ class DuckDBConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long runs, archived deliveries and quarantined files are kept (`stratify purge`), in days."""
+
+    runs_days: int = 400  # published runs (the one `latest` points at is always kept)
+    archive_days: int = 2555  # accepted deliveries, by the delivery date in the file name (7 years)
+    quarantine_days: int = 90  # refused and held files with their reasons; failed or held staging folders
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    """Where the warehouse's encryption key comes from: names only, never the key itself.
+
+    The key is read at connect time from the environment variable `key_env`,
+    else from the Airflow variable `airflow_variable` (served by the
+    configured Airflow secrets backend). `allow_unsafe_crypto` lets DuckDB
+    write with its built-in mbedtls module when the httpfs extension (OpenSSL)
+    is missing: DuckDB itself calls that not securely encrypted (weak random
+    nonces), so it is for tests and demos only.
+    """
+
+    key_env: str = "STRATIFY_WAREHOUSE_KEY"
+    airflow_variable: str = ""
+    allow_unsafe_crypto: bool = False
+
+
+@dataclass(frozen=True)
 class DropConfig:
     """Where one agency drops its deliveries, when that is not `<landing>/<source>/` itself.
 
@@ -167,6 +193,8 @@ class PlaceConfig:
     suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    encryption: EncryptionConfig | None = None  # None: the warehouse file is not encrypted
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -334,10 +362,62 @@ def _drops(base: Path, raw: Any, landing: Path) -> tuple[DropConfig, ...]:
     return tuple(drops)
 
 
+def _retention(raw: Any) -> RetentionConfig:
+    """`retention:` days to keep each kind of file; every value a positive whole number."""
+    retention = _dataclass_from(RetentionConfig, "retention", raw)
+    for name in RetentionConfig.__dataclass_fields__:
+        if getattr(retention, name) < 1:
+            raise ConfigError(f"retention.{name}: must be a positive number of days")
+    return retention
+
+
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+AIRFLOW_VARIABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
+KEY_LIKE_RE = re.compile(r"(^|_)(key|secret|password|passphrase|token)$|^encryption_key$", re.IGNORECASE)
+
+
+def _encryption(raw: Any) -> EncryptionConfig | None:
+    """`encryption:` names where the key comes from; a key value anywhere in it is refused.
+
+    No message here repeats a value from this section: a misplaced key would
+    otherwise end up in logs.
+    """
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return EncryptionConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError("encryption: must be a mapping {key_env, airflow_variable, allow_unsafe_crypto}")
+    known = set(EncryptionConfig.__dataclass_fields__)
+    for k in raw:
+        if k not in known and KEY_LIKE_RE.search(str(k)):
+            raise ConfigError(
+                f"encryption.{k}: the encryption key must never be in the configuration file; put it in the "
+                "environment variable named by encryption.key_env (default STRATIFY_WAREHOUSE_KEY) or in an "
+                "Airflow secrets backend (encryption.airflow_variable), and remove it from this file")
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"encryption: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(known))}")
+    key_env = raw.get("key_env", EncryptionConfig.key_env)
+    variable = raw.get("airflow_variable", "") or ""
+    unsafe = raw.get("allow_unsafe_crypto", False)
+    if key_env is not None and (not isinstance(key_env, str) or not ENV_NAME_RE.match(key_env)):
+        raise ConfigError("encryption.key_env: must be the NAME of an environment variable (A-Z, 0-9, _), "
+                          "never the key itself")
+    if not isinstance(variable, str) or (variable and not AIRFLOW_VARIABLE_RE.match(variable)):
+        raise ConfigError("encryption.airflow_variable: must be the NAME of an Airflow variable "
+                          "(letters, digits, _ . -), never the key itself")
+    if not key_env and not variable:
+        raise ConfigError("encryption: name where the key comes from: key_env and/or airflow_variable")
+    if not isinstance(unsafe, bool):
+        raise ConfigError("encryption.allow_unsafe_crypto: expected true or false")
+    return EncryptionConfig(key_env=key_env or "", airflow_variable=variable, allow_unsafe_crypto=unsafe)
+
+
 TOP_LEVEL_KEYS = {
     "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
     "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
-    "suppression", "duckdb", "transparency", "drops",
+    "suppression", "duckdb", "transparency", "drops", "retention", "encryption",
 }
 
 
@@ -346,6 +426,10 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the configuration must be a YAML mapping")
     unknown = set(raw) - TOP_LEVEL_KEYS
+    for k in unknown:
+        if KEY_LIKE_RE.search(str(k)):
+            raise ConfigError(f"{k}: keys and secrets must never be in the configuration file; for the warehouse "
+                              "key use encryption.key_env (an environment variable's name) or encryption.airflow_variable")
     if unknown:
         raise ConfigError(f"{', '.join(sorted(unknown))}: unknown key(s); known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     place = raw.get("place")
@@ -388,6 +472,8 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
         duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
         drops=_drops(base, raw.get("drops"), landing),
+        retention=_retention(raw.get("retention")),
+        encryption=_encryption(raw.get("encryption")),
     )
 
 
