@@ -104,6 +104,7 @@ class ValidationConfig:
     max_refused_share: float = 0.5  # share of event sources refused above which nothing is published
     key_mismatch_share: float = 0.5  # share of unmatched pseudonyms that marks a key mismatch
     volume_factor: float = 20.0  # a delivery this many times off the source's usual volume is flagged
+    stale_after_days: int = 7  # a source whose last accepted delivery is older than this is reported stale
 
 
 @dataclass(frozen=True)
