@@ -25,7 +25,6 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -33,6 +32,8 @@ from stratify.audit import now_utc, set_model_version
 from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.describe import describe
+from stratify.evaluation import GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability
+from stratify.model_card import write_model_card
 from stratify.features import build_feature_table, model_feature_columns
 from stratify.rules import crisis_flags
 from stratify.stages import write_stage_summary
@@ -48,13 +49,14 @@ class ModelError(RuntimeError):
 
 @dataclass
 class Snapshots:
-    """Monthly training snapshots: features X, crisis-at-snapshot flags, and the snapshot of each row."""
+    """Monthly training snapshots for a fixed sample of people, rows in `person_ids` order."""
 
     dates: list[date]
     person_ids: np.ndarray
-    teams: np.ndarray
-    X: list[np.ndarray]  # one (people x features) float32 array per date, rows in person_ids order
-    crisis: list[np.ndarray]  # one bool array per date
+    X: list[np.ndarray]  # one (people x features) float32 array per date
+    crisis: list[np.ndarray]  # one bool array per date: meets a crisis rule then
+    teams: list[np.ndarray]  # per date: the team, as of the latest register
+    groups: list[pd.DataFrame]  # per date: sex, age band, ethnic group (for fairness)
     columns: list[str]
 
 
@@ -70,7 +72,7 @@ def snapshot_dates(as_of: date, history_months: int) -> list[date]:
 def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
     """Feature snapshots for a deterministic sample of people, as history is known at `as_of`."""
     dates = snapshot_dates(as_of, cfg.model.history_months)
-    X, crisis = [], []
+    X, crisis, teams, groups = [], [], [], []
     with connect(cfg) as con:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE train_persons AS SELECT * FROM persons "
@@ -84,23 +86,27 @@ def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
             df = con.execute("SELECT * FROM feat_snapshot ORDER BY person_id").df()
             X.append(df[columns].to_numpy(dtype=np.float32))
             crisis.append(crisis_flags(df, cfg.rules))
-        ids = df["person_id"].to_numpy()
-        teams = df["team"].fillna("").to_numpy()
-    return Snapshots(dates, ids, teams, X, crisis, columns)
+            teams.append(df["team"].fillna("").to_numpy())
+            groups.append(df[list(GROUP_COLUMNS)].reset_index(drop=True))
+    return Snapshots(dates, df["person_id"].to_numpy(), X, crisis, teams, groups, columns)
 
 
-def labelled(s: Snapshots, i: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labelled(s: Snapshots, i: int, horizon: int) -> tuple[np.ndarray, HeldOut]:
     """Rows of snapshot i for people not in crisis then, labelled by crisis in the next `horizon` months."""
     future = np.zeros_like(s.crisis[i])
     for k in range(i + 1, i + horizon + 1):
         future |= s.crisis[k]
     keep = ~s.crisis[i]
-    return s.X[i][keep], future[keep].astype(np.int8), s.teams[keep]
+    held = HeldOut(
+        y=future[keep].astype(np.int8), teams=s.teams[i][keep],
+        groups=s.groups[i][keep].reset_index(drop=True), person_ids=s.person_ids[keep],
+    )
+    return s.X[i][keep], held
 
 
 def stack(s: Snapshots, indices: range, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     parts = [labelled(s, i, horizon) for i in indices]
-    return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return np.vstack([p[0] for p in parts]), np.concatenate([p[1].y for p in parts])
 
 
 def candidates(seed: int) -> dict[str, Any]:
@@ -108,130 +114,180 @@ def candidates(seed: int) -> dict[str, Any]:
     return {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
         "hist_gradient_boosting": HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed
+            max_iter=150, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed
         ),
     }
 
 
-def precision_at_capacity(y: np.ndarray, score: np.ndarray, teams: np.ndarray, cfg: PlaceConfig) -> tuple[float, float]:
-    """Precision and recall when each team takes its `capacity` highest scores."""
-    frame = pd.DataFrame({"y": y, "score": score, "team": teams})
-    frame["rank"] = frame.groupby("team")["score"].rank(method="first", ascending=False)
-    cap = frame["team"].map(lambda t: cfg.capacity(t))
-    chosen = frame[frame["rank"] <= cap]
-    tp = chosen["y"].sum()
-    precision = float(tp / len(chosen)) if len(chosen) else 0.0
-    recall = float(tp / frame["y"].sum()) if frame["y"].sum() else 0.0
-    return precision, recall
+@dataclass
+class Split:
+    """Temporal split with a gap of one horizon between fitting labels and test labels.
+
+    fit: snapshots [0, calib); calibrate and choose: snapshot calib (its labels
+    end where the test snapshot starts); test: snapshot test = last one whose
+    horizon is fully observed.
+    """
+
+    fit: range
+    calib: int
+    test: int
+
+    @classmethod
+    def for_history(cls, n_snapshots: int, horizon: int) -> "Split":
+        test = n_snapshots - 1 - horizon
+        calib = test - horizon
+        if calib < 1:
+            raise ModelError(
+                f"not enough history to train: {n_snapshots} monthly snapshots, need at least {2 * horizon + 2} "
+                f"(horizon {horizon} months); raise model.history_months or wait for more deliveries"
+            )
+        return cls(range(0, calib), calib, test)
 
 
-def evaluate(y: np.ndarray, score: np.ndarray, teams: np.ndarray, cfg: PlaceConfig) -> dict[str, float]:
-    p_cap, r_cap = precision_at_capacity(y, score, teams, cfg)
-    both = len(np.unique(y)) > 1
-    return {
-        "auroc": float(roc_auc_score(y, score)) if both else float("nan"),
-        "average_precision": float(average_precision_score(y, score)) if both else float("nan"),
-        "brier": float(brier_score_loss(y, score)),
-        "precision_at_capacity": p_cap,
-        "recall_at_capacity": r_cap,
-        "positives": int(y.sum()),
-        "rows": int(len(y)),
-    }
+def train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None = None) -> dict:
+    """Train, compare, calibrate, evaluate, save and register a wobbling model.
 
-
-def train_model(cfg: PlaceConfig, as_of: date) -> dict:
-    """Train, compare, calibrate, save and register a wobbling model from the warehouse's history."""
+    Both candidates are fitted on the oldest snapshots; the one with the best
+    precision at capacity on the calibration snapshot is chosen and calibrated
+    there; every figure reported is on the later, untouched test snapshot.
+    `answer_key` (synthetic places only) adds the ceiling any model could reach.
+    """
     h = cfg.model.horizon_months
     s = build_snapshots(cfg, as_of)
-    test_i = len(s.dates) - 1 - h
-    calib_i = test_i - h
-    if calib_i < 1:
-        raise ModelError(
-            f"not enough history to train: {len(s.dates)} monthly snapshots, need at least {2 * h + 2} "
-            f"(horizon {h} months); raise model.history_months or wait for more deliveries"
-        )
-    X_fit, y_fit = stack(s, range(0, calib_i), h)
-    X_cal, y_cal, _ = labelled(s, calib_i, h)
-    X_test, y_test, teams_test = labelled(s, test_i, h)
-    if y_fit.sum() < 10 or y_cal.sum() < 2:
+    split = Split.for_history(len(s.dates), h)
+    X_fit, y_fit = stack(s, split.fit, h)
+    X_cal, cal = labelled(s, split.calib, h)
+    X_test, test = labelled(s, split.test, h)
+    if y_fit.sum() < 10 or cal.y.sum() < 2:
         raise ModelError(f"too few people entered crisis in the training history ({int(y_fit.sum())}) to train a model")
-    results, fitted = {}, {}
+    fitted, on_calib, on_test = {}, {}, {}
     for name, est in candidates(cfg.model.seed).items():
-        est.fit(X_fit, y_fit)
-        fitted[name] = est
-        results[name] = evaluate(y_test, est.predict_proba(X_test)[:, 1], teams_test, cfg)
-    best = max(results, key=lambda n: (results[n]["precision_at_capacity"], results[n]["average_precision"]))
-    calibrated = CalibratedClassifierCV(FrozenEstimator(fitted[best]), method="sigmoid").fit(X_cal, y_cal)
+        fitted[name] = est.fit(X_fit, y_fit)
+        on_calib[name] = evaluate(cal, est.predict_proba(X_cal)[:, 1], cfg)
+        on_test[name] = evaluate(test, est.predict_proba(X_test)[:, 1], cfg)
+    best = max(on_calib, key=lambda n: (on_calib[n]["precision_at_capacity"], on_calib[n]["average_precision"]))
+    model = CalibratedClassifierCV(FrozenEstimator(fitted[best]), method="sigmoid", ensemble=False).fit(X_cal, cal.y)
+    score = model.predict_proba(X_test)[:, 1]
     metrics = {
         "chosen": best,
-        "candidates": results,
-        "calibrated": evaluate(y_test, calibrated.predict_proba(X_test)[:, 1], teams_test, cfg),
+        "chosen_on": "precision at capacity on the calibration snapshot",
+        "candidates": on_test,
+        "calibrated": evaluate(test, score, cfg),
+        "fairness": fairness(test, score, cfg),
+        "reliability": {"calibrated": reliability(test, score),
+                        **{n: reliability(test, f.predict_proba(X_test)[:, 1]) for n, f in fitted.items()}},
         "fit_rows": int(len(y_fit)), "fit_positives": int(y_fit.sum()),
-        "test_snapshot": s.dates[test_i].isoformat(), "calibration_snapshot": s.dates[calib_i].isoformat(),
+        "fit_snapshots": [s.dates[split.fit.start].isoformat(), s.dates[split.fit.stop - 1].isoformat()],
+        "calibration_snapshot": s.dates[split.calib].isoformat(),
+        "test_snapshot": s.dates[split.test].isoformat(),
     }
+    if answer_key is not None:
+        ceiling = answer_key_precision(test, pd.read_parquet(answer_key), cfg)
+        metrics["answer_key"] = {
+            "precision_at_capacity": ceiling,
+            "model_share": metrics["calibrated"]["precision_at_capacity"] / ceiling if ceiling else None,
+        }
     bundle = {
         "format": MODEL_FORMAT,
         "sklearn_version": sklearn.__version__,
-        "model": calibrated,
+        "model": model,
         "algorithm": best,
         "feature_columns": s.columns,
         "reference": np.median(X_fit, axis=0).astype(np.float32),
         "horizon_months": h,
         "as_of": as_of.isoformat(),
         "data_from": s.dates[0].isoformat(),
-        "data_to": s.dates[calib_i + h].isoformat(),
+        "data_to": s.dates[split.calib + h].isoformat(),
         "metrics": metrics,
     }
-    return register(cfg, bundle)
+    current = load_promoted(cfg, strict=False)
+    decision = promotion_decision(cfg, metrics, current, X_test, test, s.columns)
+    return register(cfg, bundle, decision)
 
 
-def register(cfg: PlaceConfig, bundle: dict) -> dict:
-    """Save a trained bundle and record it; promote it if it is not worse than the current one."""
+def promotion_decision(cfg: PlaceConfig, metrics: dict, current: dict | None, X_test: np.ndarray,
+                       test: HeldOut, columns: list[str]) -> dict:
+    """Promote only if not worse at capacity than the current model on the same test rows, and fair enough."""
+    gaps = metrics["fairness"]["largest_gap"]
+    too_wide = {m: g for m, g in gaps.items() if g > cfg.model.max_fairness_gap}
+    if too_wide:
+        return {"promote": False, "why": "largest gap between groups above the bound "
+                f"{cfg.model.max_fairness_gap:.2f}: " + ", ".join(f"{m} {g:.2f}" for m, g in too_wide.items())}
+    if current is None:
+        return {"promote": True, "why": "no model was promoted before"}
+    if current["feature_columns"] != columns:
+        return {"promote": True, "why": f"the current model {current['model_version']} uses other features"}
+    old = evaluate(test, current["model"].predict_proba(X_test)[:, 1], cfg)["precision_at_capacity"]
+    new = metrics["calibrated"]["precision_at_capacity"]
+    if new + 1e-9 < old:
+        return {"promote": False, "why": f"precision at capacity {new:.3f} is below the current model's "
+                                         f"{old:.3f} ({current['model_version']}) on the same held-out period"}
+    return {"promote": True, "why": f"precision at capacity {new:.3f}, current model {old:.3f}"}
+
+
+def register(cfg: PlaceConfig, bundle: dict, decision: dict) -> dict:
+    """Save a trained bundle and its model card, record it, and promote it if `decision` says so."""
     digest = hashlib.sha256(json.dumps(bundle["metrics"], sort_keys=True).encode()).hexdigest()[:8]
     version = f"{bundle['as_of'].replace('-', '')}-{bundle['algorithm'][:3]}-{digest}"
     bundle["model_version"] = version
+    bundle["promotion"] = decision
     cfg.models.mkdir(parents=True, exist_ok=True)
     path = cfg.models / f"wobbling-{version}.joblib"
     tmp = path.with_suffix(".tmp")
     joblib.dump(bundle, tmp)
     tmp.replace(path)
-    new_p = bundle["metrics"]["calibrated"]["precision_at_capacity"]
+    card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+    result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
+              "path": str(path), "model_card": str(card), "metrics": bundle["metrics"]}
     with connect(cfg) as con:
         existing = fetch_one(con, "SELECT promoted FROM models WHERE model_version = $1", [version])
         if existing is not None:  # the same data gave the same model: nothing new to register
-            return {"model_version": version, "promoted": existing[0], "path": str(path), "metrics": bundle["metrics"]}
-        current = fetch_one(con, "SELECT metrics_json FROM models WHERE promoted")
-        promote = current is None or new_p >= json.loads(current[0])["calibrated"]["precision_at_capacity"]
+            return {**result, "promoted": existing[0], "why": "already registered"}
         con.begin()
-        if promote:
+        if decision["promote"]:
             con.execute("UPDATE models SET promoted = false WHERE promoted")
         con.execute(
             "INSERT INTO models VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [version, now_utc(), date.fromisoformat(bundle["as_of"]), date.fromisoformat(bundle["data_from"]),
              date.fromisoformat(bundle["data_to"]), bundle["horizon_months"], bundle["algorithm"], str(path),
-             json.dumps(bundle["metrics"], sort_keys=True), promote],
+             json.dumps(bundle["metrics"], sort_keys=True), decision["promote"]],
         )
         con.commit()
-    return {"model_version": version, "promoted": promote, "path": str(path), "metrics": bundle["metrics"]}
+    return result
 
 
-def load_promoted(cfg: PlaceConfig) -> dict | None:
-    """The promoted model bundle, None if none was ever trained; errors say what to do."""
+def load_promoted(cfg: PlaceConfig, strict: bool = True) -> dict | None:
+    """The promoted model bundle, None if none was ever trained; errors say what to do.
+
+    With `strict=False` an unusable promoted model counts as none (training
+    a replacement must not fail because the old one cannot be read).
+    """
     with connect(cfg) as con:
         row = fetch_one(con, "SELECT model_version, path FROM models WHERE promoted")
     if row is None:
         return None
     version, path = row
-    if not Path(path).exists():
+    try:
+        return read_bundle(version, Path(path))
+    except ModelError:
+        if strict:
+            raise
+        return None
+
+
+def read_bundle(version: str, path: Path) -> dict:
+    """Load a saved model, refusing one this installation cannot use."""
+    if not path.exists():
         raise ModelError(f"the promoted model {version} is missing at {path}; restore it or run `stratify train`")
     try:
         bundle = joblib.load(path)
     except Exception as exc:  # unpickling errors come in many types
         raise ModelError(f"the promoted model {version} at {path} cannot be read ({exc}); run `stratify train`") from exc
-    if bundle.get("format") != MODEL_FORMAT or bundle.get("sklearn_version") != sklearn.__version__:
+    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT or bundle.get("sklearn_version") != sklearn.__version__:
+        got = bundle.get("sklearn_version") if isinstance(bundle, dict) else "unknown"
         raise ModelError(
-            f"the promoted model {version} was saved by scikit-learn {bundle.get('sklearn_version')} "
-            f"(format {bundle.get('format')}); this installation has {sklearn.__version__}: run `stratify train`"
+            f"the promoted model {version} was saved by scikit-learn {got}; this installation has "
+            f"{sklearn.__version__} (model format {MODEL_FORMAT}): run `stratify train`"
         )
     return bundle
 

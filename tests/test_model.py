@@ -1,0 +1,105 @@
+"""The wobbling model: temporal split, evaluation, promotion, reasons, and refusing unusable models."""
+
+from datetime import date
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import write_place
+from stratify.audit import start_run
+from stratify.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
+from stratify.model import ModelError, Split, load_promoted, promotion_decision, read_bundle, snapshot_dates, train_model
+from stratify.pipeline import run_pipeline
+from stratify.synth import synthesize
+
+AS_OF = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small synthetic place, loaded and scored once (the run trains the first model)."""
+    folder = tmp_path_factory.mktemp("model")
+    cfg = write_place(folder, extra="model:\n  max_training_people: 1500\n")
+    synthesize(cfg, people=1500, as_of=AS_OF, seed=7)
+    result = run_pipeline(cfg, AS_OF)
+    assert result["status"] == "published", result
+    return cfg
+
+
+def test_split_keeps_a_horizon_between_training_labels_and_test():
+    split = Split.for_history(25, 6)
+    assert (split.fit, split.calib, split.test) == (range(0, 12), 12, 18)
+    assert split.calib + 6 == split.test  # calibration labels end where the test period starts
+    with pytest.raises(ModelError, match="not enough history"):
+        Split.for_history(12, 6)
+    assert snapshot_dates(AS_OF, 2) == [date(2026, 9, 20), date(2026, 10, 20), date(2026, 11, 20)]
+
+
+def test_first_run_trains_registers_and_promotes_a_model_with_a_card(trained):
+    bundle = load_promoted(trained)
+    assert bundle is not None and bundle["promotion"]["promote"]
+    m = bundle["metrics"]
+    assert set(m["candidates"]) == {"logistic_regression", "hist_gradient_boosting"}
+    assert 0.5 < m["calibrated"]["auroc"] <= 1
+    assert 0 <= m["calibrated"]["precision_at_capacity"] <= 1
+    assert set(m["fairness"]) == {"sex", "age_band", "ethnic_group", "largest_gap"}
+    card = (trained.models / f"wobbling-{bundle['model_version']}.html").read_text(encoding="utf-8")
+    assert "Algorithmic Transparency Recording Standard" in card and "data:image/png;base64," in card
+    assert "http://" not in card and "https://" not in card
+
+
+def test_wobbling_people_on_lists_carry_readable_reasons(trained):
+    lists = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (trained.out / "latest" / "lists").glob("*.csv"))
+    wobbling = lists[lists["tier"] == "wobbling"]
+    assert len(wobbling) > 0
+    assert wobbling["reasons"].str.len().gt(10).all()
+    assert not wobbling["reasons"].str.contains("_").any(), "reasons must be plain English, not column names"
+
+
+def test_retraining_on_the_same_data_is_not_worse_and_keeps_one_promoted(trained):
+    result = train_model(trained, AS_OF)
+    assert result["promoted"] in (True, False) and result["why"]
+    import duckdb
+
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM models WHERE promoted").fetchall() == [(1,)]
+    finally:
+        con.close()
+
+
+def test_promotion_is_refused_when_a_fairness_gap_is_too_wide(trained):
+    metrics = {"fairness": {"largest_gap": {"recall": 0.9, "false_positive_rate": 0.0}},
+               "calibrated": {"precision_at_capacity": 1.0}}
+    decision = promotion_decision(trained, metrics, None, np.zeros((0, 1)), None, [])
+    assert not decision["promote"] and "recall 0.90" in decision["why"]
+
+
+def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "m.joblib"
+    with pytest.raises(ModelError, match="missing.*stratify train"):
+        read_bundle("v1", path)
+    joblib.dump({"format": 1, "sklearn_version": "0.1"}, path)
+    with pytest.raises(ModelError, match="scikit-learn 0.1.*stratify train"):
+        read_bundle("v1", path)
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(ModelError, match="cannot be read"):
+        read_bundle("v1", path)
+
+
+def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
+    cfg = write_place(tmp_path)  # capacity 5 per team
+    teams = np.array(["A"] * 10 + ["B"] * 10)
+    score = np.r_[np.linspace(1, 0.1, 10), np.linspace(1, 0.1, 10)]
+    chosen = selected_at_capacity(score, teams, cfg)
+    assert chosen.sum() == 10 and chosen[:5].all() and not chosen[5:10].any()
+    y = np.r_[[1, 1, 0, 0, 0, 1, 0, 0, 0, 0], [0] * 10]
+    m = capacity_metrics(y, chosen, teams)
+    assert m["by_team"]["A"] == {"precision": 0.4, "recall": 2 / 3}
+    assert m["precision_at_capacity"] == pytest.approx(0.2)
+    groups = pd.DataFrame({"sex": ["F"] * 20, "age_band": ["25-44"] * 20, "ethnic_group": ["W"] * 20})
+    f = fairness(HeldOut(y, teams, groups, np.arange(20)), score, cfg)
+    assert f["sex"]["by_group"]["F"]["recall"] == pytest.approx(2 / 3)
+    assert f["largest_gap"] == {"recall": 0.0, "false_positive_rate": 0.0}
