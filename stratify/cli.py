@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from stratify.config import ConfigError, load_config
 
@@ -51,7 +52,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from stratify.model import train_model
 
     cfg = load_config(args.config)
-    print(json.dumps(train_model(cfg, args.as_of), indent=2, default=str))
+    result = train_model(cfg, args.as_of, answer_key=args.answer_key)
+    print(json.dumps(result, indent=2, default=str))
+    print(f"\nModel card: {result['model_card']}")
     return 0
 
 
@@ -89,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train, evaluate and register a wobbling model")
     t.add_argument("--config", required=True)
     t.add_argument("--as-of", type=_date, required=True)
+    t.add_argument("--answer-key", type=Path, default=None,
+                   help="synthetic places only: the generator's answer key, to report the best any model could do")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("expectations", help="write the GX suites in expectations/ from the contract")
