@@ -447,6 +447,8 @@ class _GX:
         if not self.ran:
             return None
         self.context.build_data_docs(site_names=[DATA_DOCS_SITE])
+        from stratify.datadocs import make_offline  # no CDN scripts/styles, owner/group-only modes
+        make_offline(self.docs_dir)
         return self.docs_dir / "index.html"
 
 
