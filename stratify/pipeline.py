@@ -18,6 +18,7 @@ from stratify.context import RunContext
 # (stage name, "module:function"), in order. Imported lazily so that a command
 # that needs one stage does not pay for importing GX or scikit-learn.
 STAGES: tuple[tuple[str, str], ...] = (
+    ("pull", "stratify.pull:pull_deliveries"),
     ("discover", "stratify.ingest:discover_deliveries"),
     ("validate", "stratify.validate:validate_deliveries"),
     ("load", "stratify.load:load_deliveries"),
