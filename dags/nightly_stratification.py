@@ -4,8 +4,8 @@
 Every night at 02:00 (Europe/London) this DAG runs the `stratify` pipeline for
 one place, one task per stage, in the order of `docs/architecture.md`:
 
-`start_run` → `discover` → `validate` → `load` → `link` → `features` →
-`rules` → `score` → `publish` → `finish`
+`start_run` → `pull` → `discover` → `validate` → `load` → `link` →
+`features` → `rules` → `score` → `publish` → `finish`
 
 Each task calls exactly one `stratify` function. Stages exchange data only
 through the warehouse and the run's staging folder; XCom carries the small
@@ -49,6 +49,7 @@ WAREHOUSE_POOL = "stratify_warehouse"
 
 # (task_id, module, function): the stages between start_run and finish, in order.
 STAGES: tuple[tuple[str, str, str], ...] = (
+    ("pull", "stratify.pull", "pull_deliveries"),
     ("discover", "stratify.ingest", "discover_deliveries"),
     ("validate", "stratify.validate", "validate_deliveries"),
     ("load", "stratify.load", "load_deliveries"),

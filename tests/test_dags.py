@@ -15,7 +15,7 @@ from stratify.airflow_env import WAREHOUSE_POOL
 
 DAG_ID = "nightly_stratification"
 TASK_ORDER = [
-    "start_run", "discover", "validate", "load", "link",
+    "start_run", "pull", "discover", "validate", "load", "link",
     "features", "rules", "score", "publish", "finish",
 ]
 
@@ -68,7 +68,7 @@ def test_tasks_form_one_chain_in_stage_order(dag):
     for t in dag.tasks:
         idx = TASK_ORDER.index(t.task_id)
         allowed = {TASK_ORDER[idx - 1]} if idx else set()
-        if t.task_id not in ("start_run", "discover"):
+        if t.task_id not in ("start_run", TASK_ORDER[1]):
             allowed.add("start_run")
         assert t.upstream_task_ids <= allowed, (t.task_id, t.upstream_task_ids)
     assert [t.task_id for t in dag.roots] == ["start_run"]
