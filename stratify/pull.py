@@ -127,13 +127,31 @@ def resolve_credentials(conn_id: str) -> Credentials:
     try:
         conn = Connection.get(conn_id)
     except AirflowNotFoundException:
+        conn = _connection_from_metadata_db(conn_id)
+    if conn is None:
         raise ConfigError(
             f"Airflow connection {conn_id!r} is not defined: add it (airflow connections add {conn_id} ...) "
-            f"or, outside Airflow, set AIRFLOW_CONN_{conn_id.upper().replace('-', '_').replace('.', '_')} "
-            "to its URI or JSON"
-        ) from None
+            f"or set AIRFLOW_CONN_{conn_id.upper().replace('-', '_').replace('.', '_')} to its URI or JSON"
+        )
     return Credentials(login=conn.login, password=conn.password, host=conn.host, port=conn.port,
                        extra=dict(conn.extra_dejson or {}))
+
+
+def _connection_from_metadata_db(conn_id: str) -> Any | None:
+    """A connection stored in Airflow's metadata database, for runs outside a task (`stratify run`).
+
+    Outside a task the SDK reads only secrets backends and environment
+    variables; a connection added with `airflow connections add` is in the
+    database, which the command line may read directly. Inside a task the SDK
+    has already asked the API server, and direct database access is refused:
+    any failure here means "not found".
+    """
+    try:
+        from airflow.models.connection import Connection as StoredConnection
+
+        return StoredConnection.get_connection_from_secrets(conn_id)
+    except Exception:
+        return None
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
