@@ -116,6 +116,14 @@ class SuppressionConfig:
 
 
 @dataclass(frozen=True)
+class ListsConfig:
+    """How the teams' own outcomes shape tomorrow's lists (days counted back from the run date)."""
+
+    already_working_days: int = 90  # `engaged` / `already_supported` this recently: shown under "already working with"
+    snooze_days: int = 90  # `declined` / `not_appropriate` this recently: left off unless the risk rose a tier
+
+
+@dataclass(frozen=True)
 class DuckDBConfig:
     threads: int = 2
     memory_limit: str = "4GB"
@@ -192,6 +200,7 @@ class PlaceConfig:
     transparency: TransparencyConfig = field(default_factory=TransparencyConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
+    lists: ListsConfig = field(default_factory=ListsConfig)
     duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -372,6 +381,15 @@ def _retention(raw: Any) -> RetentionConfig:
     return retention
 
 
+def _lists(raw: Any) -> ListsConfig:
+    """`lists:` outcome windows in days; 0 turns a window off."""
+    lists = _dataclass_from(ListsConfig, "lists", raw)
+    for name in ListsConfig.__dataclass_fields__:
+        if getattr(lists, name) < 0:
+            raise ConfigError(f"lists.{name}: must be a whole number of days, 0 or more")
+    return lists
+
+
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 AIRFLOW_VARIABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 KEY_LIKE_RE = re.compile(r"(^|_)(key|secret|password|passphrase|token)$|^encryption_key$", re.IGNORECASE)
@@ -418,7 +436,7 @@ def _encryption(raw: Any) -> EncryptionConfig | None:
 TOP_LEVEL_KEYS = {
     "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
     "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
-    "suppression", "duckdb", "transparency", "drops", "retention", "encryption",
+    "suppression", "lists", "duckdb", "transparency", "drops", "retention", "encryption",
 }
 
 
@@ -471,6 +489,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         transparency=_dataclass_from(TransparencyConfig, "transparency", raw.get("transparency")),
         validation=_dataclass_from(ValidationConfig, "validation", raw.get("validation")),
         suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
+        lists=_lists(raw.get("lists")),
         duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
         drops=_drops(base, raw.get("drops"), landing),
         retention=_retention(raw.get("retention")),
