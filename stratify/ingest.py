@@ -30,6 +30,7 @@ import pyarrow as pa
 from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.contract import Source, load_contract
+from stratify.perms import FILE_MODE, make_private_dir, write_private_text
 from stratify.warehouse import connect
 
 UNRECOGNISED = "_unrecognised"
@@ -77,8 +78,9 @@ def _free_name(target: Path) -> Path:
 
 
 def _move(path: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target.parent)
     shutil.move(str(path), str(target))
+    os.chmod(target, FILE_MODE)  # quarantined and archived copies are owner/group-only, whatever the landing mode
     marker = path.with_name(path.name + ".done")
     if marker.exists():
         marker.unlink()
@@ -90,11 +92,11 @@ def quarantine_file(cfg: PlaceConfig, path: Path, source_name: str | None, reaso
     folder = cfg.quarantine / (source_name or UNRECOGNISED)
     target = _free_name(folder / path.name)
     _move(path, target)
-    target.with_name(target.name + ".reason.txt").write_text(
+    write_private_text(
+        target.with_name(target.name + ".reason.txt"),
         f"{path.name}\n{reason.rstrip()}\n"
         f"quarantined {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}; correct the file and deliver it again "
         "under a new name (a later date or sequence number).\n",
-        encoding="utf-8",
     )
     return target
 

@@ -23,6 +23,8 @@ from stratify.audit import record_publications
 from stratify.config import PlaceConfig
 from stratify.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
+from stratify.perms import private_umask, restrict, restrict_tree
+from stratify.report import stale_sources, write_validation_summary
 from stratify.stages import read_stage_summaries, write_stage_summary
 from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql
 
@@ -110,22 +112,29 @@ def write_list(path: Path, rows: pd.DataFrame) -> None:
 def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     """Write lists and the manifest into staging, then publish the run and switch `latest`."""
     held = publication_gate(cfg, ctx)
-    if held:
-        write_stage_summary(cfg, ctx, "publish", {"published": False, "reason": held})
-        raise PublishHeld(held)
     stage = staging_dir(cfg, ctx)
+    if held:  # IG still get the night's record: validation.html stays in the staging folder
+        write_stage_summary(cfg, ctx, "publish", {"published": False, "reason": held})
+        summary = write_validation_summary(cfg, ctx, stage, "held", held)
+        restrict_tree(stage)
+        raise PublishHeld(f"{held}. What arrived and why it was refused or held: {summary}")
     previous = previous_lists(cfg)
     written = []
-    for team, rows in ranked_lists(cfg).items():
-        rows["change"] = change_against(rows, previous.get(team))
-        path = stage / "lists" / f"{team}.csv"
-        write_list(path, rows)
-        written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(rows), "sha256": sha256_file(path)})
-    write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written)})
-    manifest = build_manifest(cfg, ctx, written)
-    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    with private_umask():  # everything published is created 0o640 / 0o750
+        for team, rows in ranked_lists(cfg).items():
+            rows["change"] = change_against(rows, previous.get(team))
+            path = stage / "lists" / f"{team}.csv"
+            write_list(path, rows)
+            written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(rows), "sha256": sha256_file(path)})
+        write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written)})
+        summary = write_validation_summary(cfg, ctx, stage, "published", outputs=written)
+        outputs = written + [{"path": summary.name, "sha256": sha256_file(summary)}]
+        manifest = build_manifest(cfg, ctx, outputs)
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    restrict_tree(stage)  # files other stages wrote under the process umask
+    restrict(runs_dir(cfg))
     final = switch_latest(cfg, ctx)
-    record_publications(cfg, ctx, written + [{"path": "manifest.json", "sha256": sha256_file(final / "manifest.json")}])
+    record_publications(cfg, ctx, outputs + [{"path": "manifest.json", "sha256": sha256_file(final / "manifest.json")}])
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
 
 
@@ -159,6 +168,8 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict]) -> di
         "config": {"path": str(cfg.path), "sha256": sha256_file(cfg.path)},
         "deliveries": json.loads(deliveries.to_json(orient="records", date_format="iso")),
         "source_freshness": {s: d.isoformat() for s, d in freshness},
+        "stale_sources": stale_sources(cfg, ctx),
+        "validation_summary": "validation.html" if (staging_dir(cfg, ctx) / "validation.html").exists() else None,
         "model": {"version": model[0], "algorithm": model[1],
                   "metrics": json.loads(model[2]) if model[2] else None} if model else None,
         "stages": read_stage_summaries(cfg, ctx),
