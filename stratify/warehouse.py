@@ -4,10 +4,18 @@ SQL lives in `.sql` files. Values are always bound as DuckDB parameters
 (`$as_of`); the only text ever substituted into SQL is a table name from a
 fixed allow-list (`render_identifier`). A failing statement raises
 `WarehouseError` naming the file, the step and the parameters.
+
+An encrypted warehouse (`encryption:` in the place configuration) is
+attached as `wh` with DuckDB's `ENCRYPTION_KEY` (AES-GCM; DuckDB encrypts
+the write-ahead log with it, and temporary files once `temp_file_encryption`
+is on, which `connect` sets) and made the default catalog, so every table
+name and DDL file works unchanged. The key is bound as a parameter, never
+formatted into SQL, logged or put into an error message.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +25,7 @@ from typing import Any
 import duckdb
 
 from stratify.config import PlaceConfig
+from stratify.keys import scrub, warehouse_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DDL_DIR = PROJECT_ROOT / "warehouse"
@@ -24,6 +33,10 @@ FEATURES_DIR = PROJECT_ROOT / "features"
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ENCRYPTED_ALIAS = "wh"
+
+log = logging.getLogger(__name__)
+_WARNED_UNSAFE: set[Path] = set()  # warn once per process, not on every connect
 
 
 class WarehouseError(RuntimeError):
@@ -39,23 +52,92 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
     """
     cfg.warehouse.parent.mkdir(parents=True, exist_ok=True)
     tmp = cfg.warehouse.parent / f".{cfg.warehouse.name}.tmp"
+    settings = {"threads": cfg.duckdb.threads, "memory_limit": cfg.duckdb.memory_limit, "temp_directory": str(tmp)}
     try:
-        con = duckdb.connect(str(cfg.warehouse), read_only=read_only, config={
-            "threads": cfg.duckdb.threads,
-            "memory_limit": cfg.duckdb.memory_limit,
-            "temp_directory": str(tmp),
-        })
+        if cfg.encryption is not None:
+            con = _open_encrypted(cfg, read_only, settings)
+        else:
+            con = duckdb.connect(str(cfg.warehouse), read_only=read_only, config=settings)
     except duckdb.IOException as exc:
         raise WarehouseError(
             f"cannot open the warehouse {cfg.warehouse}: {exc}. If another stratify run or program "
             "holds it, wait for it to finish; if the file is damaged, rebuild it from the archive."
         ) from exc
+    except duckdb.Error as exc:
+        if "encrypted" not in str(exc):
+            raise
+        raise WarehouseError(
+            f"the warehouse {cfg.warehouse} is encrypted: add `encryption: {{key_env: STRATIFY_WAREHOUSE_KEY}}` "
+            "to the place configuration and set that environment variable to the key"
+        ) from None
     try:
         if not read_only:
             migrate(con)
         yield con
     finally:
         con.close()
+
+
+def _open_encrypted(cfg: PlaceConfig, read_only: bool, settings: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the encrypted warehouse attached as the default catalog.
+
+    Errors are rewritten without the key (and without DuckDB's own chained
+    exception), saying what to do: set the variable, use the right key, or
+    install the crypto DuckDB needs to write encrypted files securely.
+    """
+    key = warehouse_key(cfg)
+    con = duckdb.connect(":memory:", config=settings)
+    try:
+        _enable_crypto(con, cfg)
+        con.execute("SET temp_file_encryption = true")  # off by default in DuckDB 2.0: spills were plaintext
+        options = "ENCRYPTION_KEY $key, ENCRYPTION_CIPHER 'GCM'" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH $path AS {ENCRYPTED_ALIAS} ({options})", {"path": str(cfg.warehouse), "key": key})
+        con.execute(f"USE {ENCRYPTED_ALIAS}")
+    except (duckdb.Error, WarehouseError) as exc:
+        con.close()
+        raise WarehouseError(_encrypted_open_message(cfg, scrub(str(exc), key))) from None
+    return con
+
+
+def _enable_crypto(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig) -> None:
+    """Load OpenSSL crypto (the httpfs extension); without it, only if the place allows DuckDB's unsafe fallback.
+
+    DuckDB's built-in mbedtls module can read encrypted files but, by
+    DuckDB's own account, does not write them securely (weak random nonces),
+    so it refuses unless `force_mbedtls_unsafe` is set.
+    """
+    try:
+        con.execute("LOAD httpfs")
+        return
+    except duckdb.Error:
+        pass
+    if not (cfg.encryption and cfg.encryption.allow_unsafe_crypto):
+        raise WarehouseError(
+            "DuckDB's httpfs extension (OpenSSL), which DuckDB needs to write encrypted files securely, is not "
+            "installed: run `INSTALL httpfs` once in DuckDB on this machine (or copy the extension file for this "
+            "DuckDB version into ~/.duckdb/extensions/); encryption.allow_unsafe_crypto is for tests only"
+        )
+    if cfg.warehouse not in _WARNED_UNSAFE:
+        _WARNED_UNSAFE.add(cfg.warehouse)
+        log.warning("warehouse %s: writing with DuckDB's mbedtls fallback (force_mbedtls_unsafe): "
+                    "not securely encrypted; install httpfs for production", cfg.warehouse)
+    con.execute("SET force_mbedtls_unsafe = true")
+
+
+def _encrypted_open_message(cfg: PlaceConfig, detail: str) -> str:
+    """A plain sentence for a failed encrypted attach; `detail` is already scrubbed of the key."""
+    enc = cfg.encryption
+    named = " / ".join(n for n in ((enc.key_env if enc else ""), (enc.airflow_variable if enc else "")) if n)
+    if "Wrong encryption key" in detail:
+        return (f"the key in {named} does not open the warehouse {cfg.warehouse}: it was encrypted with another "
+                "key; set the right key (ask the data controller)")
+    if "is not encrypted" in detail:
+        return (f"the warehouse {cfg.warehouse} is not encrypted but the configuration says it is; encrypt it "
+                "(copy it into a new encrypted file with `COPY FROM DATABASE`) or remove `encryption:`")
+    if "lock" in detail.lower() or "conflict" in detail.lower():
+        return (f"cannot open the warehouse {cfg.warehouse}: {detail}. If another stratify run or program holds "
+                "it, wait for it to finish")
+    return f"cannot open the encrypted warehouse {cfg.warehouse}: {detail}"
 
 
 def migrate(con: duckdb.DuckDBPyConnection, ddl_dir: Path = DDL_DIR) -> list[str]:
