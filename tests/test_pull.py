@@ -32,8 +32,10 @@ AS_OF = date(2026, 11, 21)
 CSV = b"record_id,person_id,event_date,event_type\n" + b"r1," + b"a" * 64 + b",2026-11-20,ae_attendance\n"
 
 
-class _PasswordServer(asyncssh.SSHServer):
-    """One user, one password; everything else refused."""
+class _AgencyServer(asyncssh.SSHServer):
+    """One user, with one password or one client key; everything else refused."""
+
+    client_key = None  # set by the fixture: the public key the user may log in with
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -44,19 +46,27 @@ class _PasswordServer(asyncssh.SSHServer):
     def validate_password(self, username: str, password: str) -> bool:
         return username == USER and password == PASSWORD
 
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key) -> bool:
+        return username == USER and key.export_public_key() == self.client_key.export_public_key()
+
 
 @pytest.fixture(scope="module")
 def sftp_server(tmp_path_factory):
     """An SFTP server on 127.0.0.1 (random port) serving a temporary folder as its root."""
     root = tmp_path_factory.mktemp("sftp_root")
     host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    _AgencyServer.client_key = client_key.convert_to_public()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="sftp-server", daemon=True)
     thread.start()
 
     async def start():
         return await asyncssh.create_server(
-            _PasswordServer, "127.0.0.1", 0, server_host_keys=[host_key],
+            _AgencyServer, "127.0.0.1", 0, server_host_keys=[host_key],
             sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
         )
 
@@ -66,6 +76,7 @@ def sftp_server(tmp_path_factory):
             root=root,
             port=server.sockets[0].getsockname()[1],
             host_key=host_key.export_public_key("openssh").decode().strip(),
+            client_private_key=client_key.export_private_key("openssh").decode(),
         )
     finally:
         server.close()
@@ -238,6 +249,20 @@ def test_wrong_password_or_host_key_is_recorded_not_raised_and_leaks_nothing(tmp
         if conn_id == "bad_host_key":
             assert "host key" in row["detail"]
         assert _landed(cfg) == []
+
+
+def test_sftp_login_with_a_private_key_from_the_connection(tmp_path, sftp_server, monkeypatch):
+    _write(sftp_server.root / "t6" / "outcomes_20261120.csv", CSV)
+    monkeypatch.setenv("AIRFLOW_CONN_KEY_LOGIN", json.dumps({
+        "conn_type": "sftp", "login": USER,
+        "extra": {"private_key": sftp_server.client_private_key, "no_host_key_check": True},
+    }))
+    cfg = _place(tmp_path, {"outcomes": {"location": f"sftp://127.0.0.1:{sftp_server.port}/t6", "conn_id": "key_login"}})
+    ctx = start_run(cfg, AS_OF)
+    summary = pull_deliveries(cfg, ctx, settle_seconds=0)
+    assert summary["pulled"] == 1, summary
+    assert (cfg.landing / "outcomes" / "outcomes_20261120.csv").read_bytes() == CSV
+    assert "PRIVATE KEY" not in json.dumps(_pulls(cfg), default=str)
 
 
 def test_sftp_connection_must_pin_a_host_key(tmp_path, sftp_server, monkeypatch):
