@@ -308,7 +308,7 @@ def _boolean_text(expr: str) -> str:
     return f"CASE WHEN lower({expr}) IN ({t}) THEN 'true' WHEN lower({expr}) IN ({f}) THEN 'false' ELSE {expr} END"
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> pa.Table:
+def _csv_select(path: Path, source: Source) -> str:
     header = _read_header(path)
     types = {c.name: c.type for c in source.columns}
     cols = "{" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header) + "}"
@@ -318,13 +318,9 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> pa.
         if types.get(h) == "boolean":
             expr = _boolean_text(expr)
         select.append(f"{expr} AS {_qi(h)}")
-    sql = (f"SELECT {', '.join(select)} FROM read_csv({_sql_str(str(path))}, columns={cols}, header=true, "
-           "delim=',', quote='\"', escape='\"', strict_mode=true, auto_detect=false, null_padding=false, "
-           "encoding='utf-8')")
-    try:
-        return con.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
-        raise _csv_error(path, exc) from None
+    return (f"SELECT {', '.join(select)} FROM read_csv({_sql_str(str(path))}, columns={cols}, header=true, "
+            "delim=',', quote='\"', escape='\"', strict_mode=true, auto_detect=false, null_padding=false, "
+            "encoding='utf-8')")
 
 
 def _parquet_expr(name: str, duck_type: str, contract_type: str | None) -> str:
@@ -354,22 +350,59 @@ def _parquet_expr(name: str, duck_type: str, contract_type: str | None) -> str:
     return f"NULLIF(CAST({c} AS VARCHAR), '')"
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> pa.Table:
+PARQUET_UNREADABLE = "not a readable Parquet file (truncated or corrupt): deliver the complete file again"
+HEADER_ONLY = "header only: the file has no data rows"
+
+
+def _parquet_select(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> str:
     types = {c.name: c.type for c in source.columns}
     rel = f"read_parquet({_sql_str(str(path))})"
     try:
         schema = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
     except duckdb.Error:
-        raise DeliveryReadError(path, "not a readable Parquet file (truncated or corrupt): deliver the complete file again") from None
+        raise DeliveryReadError(path, PARQUET_UNREADABLE) from None
     names = [r[0] for r in schema]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DeliveryReadError(path, f"the Parquet file names column(s) {', '.join(dupes)} more than once")
     select = ", ".join(f"{_parquet_expr(n, str(t), types.get(n))} AS {_qi(n)}" for n, t, *_ in schema)
-    try:
-        return con.sql(f"SELECT {select} FROM {rel}").to_arrow_table()
-    except duckdb.Error:
-        raise DeliveryReadError(path, "not a readable Parquet file (truncated or corrupt): deliver the complete file again") from None
+    return f"SELECT {select} FROM {rel}"
+
+
+def delivery_select(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> str:
+    """The SELECT that reads a delivery as canonical text (see `read_delivery`), rows not yet read.
+
+    It lets a caller keep a big delivery inside DuckDB (validation reads it
+    straight into a table) with the same checks and reasons as `read_delivery`:
+    what can be seen before the rows are read (the file is there, not empty, a
+    known type, a sound header or Parquet schema) raises `DeliveryReadError`
+    here; a DuckDB error while the rows are read goes through
+    `delivery_read_error`; no rows at all is `HEADER_ONLY`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DeliveryReadError(path, "the file is no longer in the landing folder")
+    size = path.stat().st_size
+    if size == 0:
+        raise DeliveryReadError(path, "empty file (0 bytes)")
+    ext = path.suffix.lower()
+    if ext == ".csv":
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8) and size <= 3 or head.strip() == b"" and size < 4:
+            raise DeliveryReadError(path, "empty file (no header row)")
+        return _csv_select(path, source)
+    if ext == ".parquet":
+        return _parquet_select(con, path, source)
+    raise DeliveryReadError(path, f"unsupported file type {ext or '(none)'}: deliver .csv or .parquet")
+
+
+def delivery_read_error(path: Path, exc: Exception) -> DeliveryReadError:
+    """The value-free reason for a DuckDB error raised while a delivery's rows were read."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return _csv_error(path, exc)
+    return DeliveryReadError(path, PARQUET_UNREADABLE)
 
 
 def read_delivery(path: Path, source: Source, threads: int = 2, memory_limit: str = "4GB") -> pa.Table:
@@ -379,28 +412,17 @@ def read_delivery(path: Path, source: Source, threads: int = 2, memory_limit: st
     empty CSV field is null. Raises `DeliveryReadError` with a value-free reason.
     """
     path = Path(path)
-    if not path.exists():
-        raise DeliveryReadError(path, "the file is no longer in the landing folder")
-    size = path.stat().st_size
-    if size == 0:
-        raise DeliveryReadError(path, "empty file (0 bytes)")
-    ext = path.suffix.lower()
     con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
     try:
-        if ext == ".csv":
-            with open(path, "rb") as fh:
-                head = fh.read(4)
-            if head.startswith(codecs.BOM_UTF8) and size <= 3 or head.strip() == b"" and size < 4:
-                raise DeliveryReadError(path, "empty file (no header row)")
-            table = _read_csv(con, path, source)
-        elif ext == ".parquet":
-            table = _read_parquet(con, path, source)
-        else:
-            raise DeliveryReadError(path, f"unsupported file type {ext or '(none)'}: deliver .csv or .parquet")
+        sql = delivery_select(con, path, source)
+        try:
+            table = con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise delivery_read_error(path, exc) from None
     finally:
         con.close()
     if table.num_rows == 0:
-        raise DeliveryReadError(path, "header only: the file has no data rows")
+        raise DeliveryReadError(path, HEADER_ONLY)
     return table
 
 
