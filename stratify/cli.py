@@ -71,6 +71,41 @@ def cmd_expectations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reidentify(args: argparse.Namespace) -> int:
+    from stratify.reidentify import reidentify
+
+    cfg = load_config(args.config)
+    r = reidentify(cfg, args.list, args.lookup, args.user, args.reason, args.to)
+    print(f"re-identified {r['matched']} of {r['people_on_list']} people on the list "
+          f"({r['not_matched']} not in the lookup); written owner-only to {r['output']}; logged in access_log")
+    return 0
+
+
+def cmd_export_list(args: argparse.Namespace) -> int:
+    from stratify.reidentify import export_list
+
+    cfg = load_config(args.config)
+    r = export_list(cfg, args.team, args.user, args.reason, args.to)
+    print(f"exported team {r['team']}'s list ({r['people']} people, run {r['run_id']}) owner-only to "
+          f"{r['output']}; logged in access_log")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from stratify.retention import purge
+
+    cfg = load_config(args.config)
+    print(json.dumps(purge(cfg, dry_run=args.dry_run), indent=2, default=str))
+    return 0
+
+
+def _access_arguments(p: argparse.ArgumentParser) -> None:
+    """--user, --reason and --to, shared by the audited commands."""
+    p.add_argument("--user", required=True, help="your name, for the access log")
+    p.add_argument("--reason", required=True, help="why, in a few words, for the access log")
+    p.add_argument("--to", required=True, help="a new file outside the pipeline's folders (created owner-only)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stratify", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -99,6 +134,24 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("expectations", help="write the GX suites in expectations/ from the contract")
     e.add_argument("--check", action="store_true", help="only check that the files match the contract")
     e.set_defaults(func=cmd_expectations)
+
+    ri = sub.add_parser("reidentify", help="data controller: the lookup's rows for the people on a list (audited)")
+    ri.add_argument("--config", required=True)
+    ri.add_argument("--list", required=True, help="a published list, or any CSV with a person_id column")
+    ri.add_argument("--lookup", required=True, help="the data controller's CSV: person_id and identifying columns")
+    _access_arguments(ri)
+    ri.set_defaults(func=cmd_reidentify)
+
+    x = sub.add_parser("export-list", help="copy a team's published list out of the pipeline (audited)")
+    x.add_argument("--config", required=True)
+    x.add_argument("--team", required=True)
+    _access_arguments(x)
+    x.set_defaults(func=cmd_export_list)
+
+    pg = sub.add_parser("purge", help="remove runs, archived and quarantined files past their retention")
+    pg.add_argument("--config", required=True)
+    pg.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    pg.set_defaults(func=cmd_purge)
     return p
 
 
