@@ -23,10 +23,12 @@ from stratify.audit import record_publications
 from stratify.config import PlaceConfig
 from stratify.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
+from stratify.lists import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
 from stratify.perms import private_umask, restrict, restrict_tree
-from stratify.report import stale_sources, write_validation_summary
+from stratify.report import source_freshness, stale_sources, write_validation_summary
+from stratify.team_report import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.stages import read_stage_summaries, write_stage_summary
-from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql
+from stratify.warehouse import connect, fetch_one
 
 
 class PublishHeld(RuntimeError):
@@ -68,45 +70,19 @@ def previous_lists(cfg: PlaceConfig) -> dict[str, pd.DataFrame]:
     return {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in folder.glob("*.csv")}
 
 
-def change_against(current: pd.DataFrame, previous: pd.DataFrame | None) -> list[str]:
-    """`new`, `up`, `down` or `same` for each row, against the team's previous list.
-
-    Moving from wobbling to crisis is `up` whatever the rank; otherwise a
-    smaller rank number is `up`.
-    """
-    if previous is None or previous.empty:
-        return ["new"] * len(current)
-    prev = {pid: (tier, int(rank)) for pid, tier, rank in zip(previous["person_id"], previous["tier"], previous["rank"])}
-    out = []
-    for pid, tier, rank in zip(current["person_id"], current["tier"], current["rank"]):
-        if pid not in prev:
-            out.append("new")
-            continue
-        ptier, prank = prev[pid]
-        if ptier != tier:
-            out.append("up" if tier == "crisis" else "down")
-        else:
-            out.append("up" if rank < prank else "down" if rank > prank else "same")
-    return out
-
-
-def ranked_lists(cfg: PlaceConfig) -> dict[str, pd.DataFrame]:
-    """Each team's list: crisis tier by severity, then wobbling by score, capped at capacity."""
-    with connect(cfg) as con:
-        frame = con.execute(read_sql(SQL_DIR / "list_candidates.sql")).df()
-    lists = {}
-    for team in cfg.teams:
-        rows = frame[frame["team"] == team].head(cfg.capacity(team)).copy()
-        rows.insert(0, "rank", range(1, len(rows) + 1))
-        lists[team] = rows.reset_index(drop=True)
-    return lists
-
-
 def write_list(path: Path, rows: pd.DataFrame) -> None:
-    columns = list(load_contract().list_columns)
+    """The contract's list CSV: its columns first, in its order, then the lists' own (EXTRA_COLUMNS)."""
+    columns = list(load_contract().list_columns) + [c for c in EXTRA_COLUMNS if c not in load_contract().list_columns]
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = rows.assign(score=rows["score"].map(lambda s: f"{s:.4f}"), household_id=rows["household_id"].fillna(""))
-    rows[columns].to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    rows.reindex(columns=columns).to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL,
+                                         lineterminator="\n")
+
+
+def list_totals(teams: dict[str, TeamLists]) -> dict[str, int]:
+    """The night's totals over all teams (listed, new, already working, snoozed, dropped), for the stage summary."""
+    keys = ("listed_crisis", "listed_wobbling", "new", "already_working", "snoozed", "dropped")
+    return {k: sum(int(t.counts.get(k, 0)) for t in teams.values()) for k in keys}
 
 
 def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
@@ -119,22 +95,30 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         restrict_tree(stage)
         raise PublishHeld(f"{held}. What arrived and why it was refused or held: {summary}")
     previous = previous_lists(cfg)
-    written = []
+    teams = assemble_lists(cfg, ctx, previous)
+    written, team_files = [], []
     with private_umask():  # everything published is created 0o640 / 0o750
-        for team, rows in ranked_lists(cfg).items():
-            rows["change"] = change_against(rows, previous.get(team))
+        freshness = source_freshness(cfg, ctx)
+        timelines = shown_timelines(cfg, ctx.as_of, teams)
+        for team, t in teams.items():
             path = stage / "lists" / f"{team}.csv"
-            write_list(path, rows)
-            written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(rows), "sha256": sha256_file(path)})
-        write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written)})
+            write_list(path, t.listed)
+            written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(t.listed), "sha256": sha256_file(path)})
+            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines)
+        overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness)
+        team_files.append({"path": overview.name})
+        for f in team_files:
+            f["sha256"] = sha256_file(stage / f["path"])
+        write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written), **list_totals(teams)})
         summary = write_validation_summary(cfg, ctx, stage, "published", outputs=written)
-        outputs = written + [{"path": summary.name, "sha256": sha256_file(summary)}]
+        outputs = written + team_files + [{"path": summary.name, "sha256": sha256_file(summary)}]
         manifest = build_manifest(cfg, ctx, outputs)
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
     restrict_tree(stage)  # files other stages wrote under the process umask
     restrict(runs_dir(cfg))
     final = switch_latest(cfg, ctx)
     record_publications(cfg, ctx, outputs + [{"path": "manifest.json", "sha256": sha256_file(final / "manifest.json")}])
+    save_history(cfg, ctx, datetime.now(timezone.utc), teams)
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
 
 
