@@ -235,22 +235,49 @@ def _qi(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _first_bad_utf8(path: Path) -> tuple[int, int] | None:
-    """(offset, byte) of the first byte that is not valid UTF-8, streamed; None if the file is UTF-8."""
+def _first_bad_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(offset, byte, line) of the first byte that is not valid UTF-8, streamed; None if the file is UTF-8."""
     dec = codecs.getincrementaldecoder("utf-8")()
     offset = 0  # file offset of the first byte of `chunk`
+    line = 1  # line number at the first byte of `chunk`
     with open(path, "rb") as fh:
         while True:
             chunk = fh.read(CHUNK)
-            held = dec.getstate()[0]  # bytes of an incomplete sequence kept from the last chunk
+            held = dec.getstate()[0]  # bytes of an incomplete sequence kept from the last chunk (never a newline)
             try:
                 dec.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
                 buf = held + chunk
-                return offset - len(held) + exc.start, buf[exc.start]
+                return offset - len(held) + exc.start, buf[exc.start], line + buf[:exc.start].count(b"\n")
             if not chunk:
                 return None
             offset += len(chunk)
+            line += chunk.count(b"\n")
+
+
+def _not_utf8(path: Path) -> DeliveryReadError:
+    bad = _first_bad_utf8(path)
+    if not bad:
+        return DeliveryReadError(path, "not UTF-8: re-export as UTF-8")
+    return DeliveryReadError(path, f"not UTF-8 (byte 0x{bad[1]:02X} at offset {bad[0]}, line {bad[2]}): re-export as UTF-8")
+
+
+def _first_nul(path: Path) -> tuple[int, int] | None:
+    """(offset, line) of the first NUL byte, streamed in chunks; None if there is none.
+
+    A text CSV never holds NUL. A file padded with zeros (pre-allocated by a
+    transfer that did not finish) or a binary file does, and DuckDB's CSV
+    reader may stop quietly at such padding and return only the rows before it.
+    """
+    offset, line = 0, 1
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            at = chunk.find(b"\0")
+            if at >= 0:
+                return offset + at, line + chunk.count(b"\n", 0, at)
+            offset += len(chunk)
+            line += chunk.count(b"\n")
+    return None
 
 
 def _read_header(path: Path) -> list[str]:
@@ -261,9 +288,7 @@ def _read_header(path: Path) -> list[str]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
-        bad = _first_bad_utf8(path)
-        raise DeliveryReadError(path, f"not UTF-8 (byte 0x{bad[1]:02X} at offset {bad[0]}): re-export as UTF-8"
-                                if bad else "not UTF-8: re-export as UTF-8") from None
+        raise _not_utf8(path) from None
     line = line.rstrip("\r\n")
     if not line.strip():
         raise DeliveryReadError(path, "the first line is empty: a CSV delivery starts with one header row")
@@ -290,10 +315,7 @@ def _csv_error(path: Path, exc: Exception) -> DeliveryReadError:
     m = re.search(r"CSV Error on Line: (\d+)", msg)
     line = f" at line {m.group(1)}" if m else ""
     if "unicode" in msg.lower() or "utf-8" in msg.lower():
-        bad = _first_bad_utf8(path)
-        if bad:
-            return DeliveryReadError(path, f"not UTF-8 (byte 0x{bad[1]:02X} at offset {bad[0]}): re-export as UTF-8")
-        return DeliveryReadError(path, "not UTF-8: re-export as UTF-8")
+        return _not_utf8(path)
     m2 = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg)
     if m2:
         return DeliveryReadError(path, f"wrong number of fields{line}: expected {m2.group(1)} as in the header, found {m2.group(2)}")
@@ -391,6 +413,11 @@ def delivery_select(con: duckdb.DuckDBPyConnection, path: Path, source: Source) 
             head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8) and size <= 3 or head.strip() == b"" and size < 4:
             raise DeliveryReadError(path, "empty file (no header row)")
+        nul = _first_nul(path)
+        if nul:
+            raise DeliveryReadError(path, f"NUL byte at offset {nul[0]} (line {nul[1]}) of {size} bytes: not a text CSV "
+                                          "file (zero padding from an unfinished transfer, or binary data); deliver the "
+                                          "complete UTF-8 CSV file again")
         return _csv_select(path, source)
     if ext == ".parquet":
         return _parquet_select(con, path, source)
