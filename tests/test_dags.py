@@ -129,3 +129,17 @@ def test_default_as_of_is_the_runs_date_in_london():
     assert run_date(None, summer_night) == date(2026, 7, 1)  # manual run: no logical date
     assert run_date(winter_night, summer_night) == date(2026, 12, 1)  # the logical date wins
     assert isinstance(run_date(None, None), date)
+
+
+def test_retention_dag_is_weekly_in_london_with_one_thin_task(dagbag):
+    from airflow.sdk import CronTriggerTimetable
+
+    dag = dagbag.dags["retention"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "0 4 * * 0" and str(dag.timetable.timezone) == "Europe/London"
+    assert dag.timezone.name == "Europe/London"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert [t.task_id for t in dag.tasks] == ["purge"]
+    assert dag.tasks[0].pool == WAREHOUSE_POOL and dag.tasks[0].execution_timeout is not None
+    assert set(dag.params.keys()) == {"config", "dry_run"} and dag.params["dry_run"] is False
+    assert "retention" in dag.tags and "Weekly retention" in dag.doc_md
