@@ -266,10 +266,10 @@ def trend_chart(series: list[dict[str, Any]], sup) -> dict[str, Any]:
     xs = [left + (width - left - right) * (i / (n - 1) if n > 1 else 0.5) for i in range(n)]
     y = lambda v: top + (height - top - bottom) * (1 - v / ymax)  # noqa: E731
     lines = []
-    for tier, colour in (("crisis", "#b42318"), ("wobbling", "#b54708")):
+    for tier, colour, dash in (("crisis", "#b42318", ""), ("wobbling", "#f79009", "6 3")):
         points = [{"x": round(xs[i], 1), "y": round(y(v), 1), "label": lab, "exact": ex, "as_of": series[i]["as_of"]}
                   for i, (v, lab, ex) in enumerate(pts[tier])]
-        lines.append({"tier": tier, "colour": colour, "points": points,
+        lines.append({"tier": tier, "colour": colour, "dash": dash, "points": points,
                       "path": " ".join(f"{p['x']},{p['y']}" for p in points)})
     grid = [{"y": round(y(v), 1), "label": str(int(v))} for v in (0, ymax / 2, ymax)]
     labels = [{"x": round(xs[i], 1), "label": s["as_of"][5:]} for i, s in enumerate(series)]

@@ -68,6 +68,8 @@ def write_sheet(ws: Worksheet, frame: pd.DataFrame, columns: list[str], empty_te
             if name in ("score", "previous_score") and value is not None and not pd.isna(value):
                 value = round(float(value), 4)
             c = put(ws, i, j, value)
+            if name in ("score", "previous_score"):
+                c.number_format = "0.0000"
             if name in WRAPPED:
                 c.alignment = Alignment(wrap_text=True, vertical="top")
             else:
