@@ -13,6 +13,7 @@ does not evaluate it when the cell is edited (CSV/formula injection).
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from stratify.contract import load_contract
 from stratify.lists import EXTRA_COLUMNS, TeamLists
+from stratify.perms import FILE_MODE
 from stratify.report import SourceFreshness
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -120,5 +122,8 @@ def write_workbook(path: Path, t: TeamLists, place: str, run_id: str, as_of: dat
     ] + [(f"source {f.source}", f"{f.status}; last accepted "
                                 f"{f.last_accepted.isoformat() if f.last_accepted else 'never'}") for f in freshness]
     write_sheet(about, pd.DataFrame(facts, columns=["item", "value"]), ["item", "value"], "")
-    wb.save(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)  # 0o640 from the moment it exists
+    os.fchmod(fd, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        wb.save(fh)
     return path
