@@ -125,14 +125,48 @@ def test_every_team_gets_a_list_that_keeps_the_contract(first_run, place):
             assert contract.identifier_kind(extra) is None, (team, extra)
         assert len(rows) <= cfg.capacity(team)
         assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
-        tiers = [r["tier"] for r in rows]
-        assert set(tiers) <= {"crisis", "wobbling"}
-        assert tiers == sorted(tiers, key=["crisis", "wobbling"].index), f"{team}: crisis must come first"
+        assert {r["tier"] for r in rows} <= {"crisis", "wobbling"}
+        assert_households_in_tier_order(team, rows)
         for r in rows:
             assert 0.0 <= float(r["score"]) <= 1.0
             assert HEX64.match(r["person_id"]), r["person_id"]
             assert r["household_id"] == "" or HEX64.match(r["household_id"])
             assert r["change"] == "new"  # nothing was published before
+
+
+def assert_households_in_tier_order(team: str, rows: list[dict[str, str]]) -> None:
+    """One plan per family: a household's members are listed together, where its highest-ranked member stands.
+
+    So households led by someone in crisis come before households led by
+    someone wobbling; inside a household, crisis members come first, then
+    wobbling members by score. (A wobbling member may therefore be listed
+    next to a crisis member of their household, ahead of other people in crisis.)
+    """
+    keys = [r["household_id"] or "person:" + r["person_id"] for r in rows]
+    groups = [k for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
+    assert len(groups) == len(set(groups)), f"{team}: a household is split"
+    leads = [rows[keys.index(k)]["tier"] for k in groups]
+    assert leads == sorted(leads, key=["crisis", "wobbling"].index), f"{team}: crisis-led households must come first"
+    for k in groups:
+        members = [r for r, key in zip(rows, keys) if key == k]
+        tiers = [r["tier"] for r in members]
+        assert tiers == sorted(tiers, key=["crisis", "wobbling"].index), (team, k)
+        wob = [float(r["score"]) for r in members if r["tier"] == "wobbling"]
+        assert wob == sorted(wob, reverse=True), (team, k)
+    for a, b in zip(groups, groups[1:]):  # wobbling-led households by their lead's score
+        ra, rb = rows[keys.index(a)], rows[keys.index(b)]
+        if ra["tier"] == rb["tier"] == "wobbling":
+            assert float(ra["score"]) >= float(rb["score"]), (team, a, b)
+
+
+def test_every_team_has_its_workbook_report_and_the_place_an_overview(first_run, place):
+    _, cfg = place
+    latest = cfg.out / "latest"
+    assert (latest / "overview.html").is_file()
+    for team in first_run["lists"]:
+        folder = latest / "teams" / team
+        for name in (f"{team}.csv", f"{team}.xlsx", "report.html", "already_working.csv", "snoozed.csv", "dropped.csv"):
+            assert (folder / name).is_file(), (team, name)
 
 
 def test_brian_is_first_in_his_teams_crisis_tier(first_run):
