@@ -34,77 +34,26 @@ writer per file); create it with
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, chain, dag, get_current_context, task
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = os.environ.get("STRATIFY_CONFIG") or str(PROJECT_ROOT / "examples" / "place.yaml")
-LOCAL_TZ = "Europe/London"
-WAREHOUSE_POOL = "stratify_warehouse"
-
-# (task_id, module, function): the stages between start_run and finish, in order.
-STAGES: tuple[tuple[str, str, str], ...] = (
-    ("pull", "stratify.pull", "pull_deliveries"),
-    ("discover", "stratify.ingest", "discover_deliveries"),
-    ("validate", "stratify.validate", "validate_deliveries"),
-    ("load", "stratify.load", "load_deliveries"),
-    ("link", "stratify.link", "link_persons"),
-    ("features", "stratify.features", "build_features"),
-    ("rules", "stratify.rules", "apply_rules"),
-    ("score", "stratify.model", "score_wobbling"),
-    ("publish", "stratify.publish", "publish_lists"),
+from stratify.airflow_support import (
+    DEFAULT_ARGS,
+    DEFAULT_CONFIG,
+    LOCAL_TZ,
+    as_of_from_context,
+    config_path,
+    json_safe,
+    load_config_or_fail,
+    run_date,  # noqa: F401  (re-exported: the as-of rule is tested through this file)
 )
-
-default_args = {
-    "owner": "stratify",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "pool": WAREHOUSE_POOL,
-    "execution_timeout": timedelta(hours=2),
-}
+from stratify.pipeline import STAGES
 
 
-def _config_path(raw: str) -> Path:
-    """The place YAML; a relative path is relative to the project folder."""
-    path = Path(raw or DEFAULT_CONFIG).expanduser()
-    return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
-
-
-def run_date(logical_date, run_after, tz: str = LOCAL_TZ):
-    """The run's date in the place's time zone: its logical date, else when it was triggered, else today.
-
-    Manual and asset-triggered runs have no logical date; a scheduled run at
-    02:00 London time has logical date = run_after = that night.
-    """
-    when = logical_date or run_after or pendulum.now("UTC")
-    return pendulum.instance(when).in_timezone(tz).date()
-
-
-def _json_safe(value: Any) -> Any:
-    """A stage summary as plain JSON types (dates, paths and numpy scalars become strings)."""
-    import json
-
-    return json.loads(json.dumps(value, default=str))
-
-
-def _load_config(path: str):
-    """Load the place configuration; a configuration error fails the task without retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from stratify.config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise AirflowFailException(f"configuration {path}: {exc}") from exc
-
-
-def _run_stage(module: str, function: str, run: dict[str, Any]) -> dict[str, Any]:
+def _run_stage(target: str, run: dict[str, Any]) -> dict[str, Any]:
     import importlib
 
     from airflow.sdk.exceptions import AirflowFailException
@@ -112,7 +61,8 @@ def _run_stage(module: str, function: str, run: dict[str, Any]) -> dict[str, Any
     from stratify.config import ConfigError
     from stratify.context import RunContext
 
-    cfg = _load_config(run["config"])
+    module, function = target.split(":")
+    cfg = load_config_or_fail(run["config"])
     ctx = RunContext.from_dict(run)
     stage = getattr(importlib.import_module(module), function)
     held: tuple[type[BaseException], ...] = ()
@@ -126,13 +76,13 @@ def _run_stage(module: str, function: str, run: dict[str, Any]) -> dict[str, Any
         return {"status": "held", "message": str(exc)}
     except ConfigError as exc:  # retrying cannot fix the configuration
         raise AirflowFailException(f"{module}.{function}: {exc}") from exc
-    return _json_safe(summary or {})
+    return json_safe(summary or {})
 
 
-def _stage_task(task_id: str, module: str, function: str):
-    @task(task_id=task_id, doc_md=f"Calls `{module}.{function}(cfg, ctx)`.")
+def _stage_task(task_id: str, target: str):
+    @task(task_id=task_id, doc_md=f"Calls `{target.replace(':', '.')}(cfg, ctx)`.")
     def stage(run: dict[str, Any]) -> dict[str, Any]:
-        return _run_stage(module, function, run)
+        return _run_stage(target, run)
 
     return stage
 
@@ -147,7 +97,7 @@ def _stage_task(task_id: str, module: str, function: str):
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=8),
-    default_args=default_args,
+    default_args=DEFAULT_ARGS,
     tags=["stratify", "nightly", "risk-stratification"],
     params={
         "config": Param(DEFAULT_CONFIG, type="string", minLength=1, description="Path to the place YAML"),
@@ -163,20 +113,17 @@ def _stage_task(task_id: str, module: str, function: str):
 def nightly_stratification():
     @task(doc_md="Opens the run (`stratify.audit.start_run`) and returns the run context.")
     def start_run() -> dict[str, Any]:
-        from datetime import date
+        import hashlib
 
         from stratify.audit import start_run as open_run
 
         context = get_current_context()
-        params = context["params"]
-        config = str(_config_path(params.get("config") or ""))
-        cfg = _load_config(config)
-        if params.get("as_of"):
-            as_of = date.fromisoformat(params["as_of"])
-        else:
-            dag_run = context["dag_run"]
-            as_of = run_date(dag_run.logical_date, dag_run.run_after, cfg.timezone or LOCAL_TZ)
-        ctx = open_run(cfg, as_of)
+        config = str(config_path(context["params"].get("config") or ""))
+        cfg = load_config_or_fail(config)
+        as_of = as_of_from_context(context, cfg.timezone)
+        # One stratify run per Airflow run: a retry of this task reopens the same run.
+        airflow_run = hashlib.sha256(context["dag_run"].run_id.encode()).hexdigest()[:12]
+        ctx = open_run(cfg, as_of, run_id=f"{as_of:%Y%m%d}-af{airflow_run}")
         return {**ctx.to_dict(), "config": config}
 
     @task(
@@ -197,11 +144,11 @@ def nightly_stratification():
         if not run:
             raise AirflowFailException("start_run failed: no run was opened, nothing to close")
         published = ti.xcom_pull(task_ids="publish")
-        stage_ids = [s[0] for s in STAGES]
+        stage_ids = [name for name, _ in STAGES]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=stage_ids).get(ti.run_id, {})
         states = {t: str(getattr(states.get(t), "value", states.get(t))) for t in stage_ids}
         not_ok = {t: s for t, s in states.items() if s != "success"}
-        cfg = _load_config(run["config"])
+        cfg = load_config_or_fail(run["config"])
         ctx = RunContext.from_dict(run)
         if not_ok:
             first = next(t for t in stage_ids if t in not_ok)
@@ -212,7 +159,7 @@ def nightly_stratification():
             raise AirflowFailException(f"run {ctx.run_id} recorded as failed: {message}")
         status = (published or {}).get("status")
         status = status if status in ("published", "held") else "published"
-        return _json_safe(finish_run(cfg, ctx, status, (published or {}).get("message", "")))
+        return json_safe(finish_run(cfg, ctx, status, (published or {}).get("message", "")))
 
     run = start_run()
     chain(run, *[_stage_task(*s)(run) for s in STAGES], finish())

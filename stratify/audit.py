@@ -21,15 +21,24 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_run(cfg: PlaceConfig, as_of: date) -> RunContext:
-    """Open a run: a `runs` row with status `running` and an empty staging folder."""
-    ctx = RunContext.new(cfg, as_of)
+def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunContext:
+    """Open a run: a `runs` row with status `running` and an empty staging folder.
+
+    A caller that may retry (an Airflow task) passes a `run_id` of its own:
+    opening the same run again while it is still running returns it instead
+    of starting a second one.
+    """
+    ctx = RunContext(run_id, cfg.place, as_of) if run_id else RunContext.new(cfg, as_of)
     with connect(cfg) as con:
-        con.execute(
-            "INSERT INTO runs (run_id, place, as_of, started_at, status) VALUES ($1, $2, $3, $4, 'running')",
-            [ctx.run_id, cfg.place, as_of, now_utc()],
-        )
-    staging_dir(cfg, ctx).mkdir(parents=True, exist_ok=False)
+        row = fetch_one(con, "SELECT status, as_of FROM runs WHERE run_id = $1", [ctx.run_id])
+        if row is not None and (row[0] != "running" or row[1] != as_of):
+            raise ValueError(f"run {ctx.run_id} already exists (status {row[0]}, as of {row[1]}); start a new run")
+        if row is None:
+            con.execute(
+                "INSERT INTO runs (run_id, place, as_of, started_at, status) VALUES ($1, $2, $3, $4, 'running')",
+                [ctx.run_id, cfg.place, as_of, now_utc()],
+            )
+    staging_dir(cfg, ctx).mkdir(parents=True, exist_ok=True)
     return ctx
 
 

@@ -84,6 +84,7 @@ class ModelConfig:
     max_training_people: int = 60_000  # people sampled per snapshot, to bound training time
     min_wobbling_score: float = 0.05  # below this a person is not listed as wobbling
     max_fairness_gap: float = 0.25  # largest allowed gap in recall or false-positive rate between groups
+    fairness_min_positives: int = 30  # groups with fewer people entering crisis are reported, not bounded
     seed: int = 0
 
 

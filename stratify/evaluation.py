@@ -71,8 +71,10 @@ def evaluate(held: HeldOut, score: np.ndarray, cfg: PlaceConfig) -> dict:
 def fairness(held: HeldOut, score: np.ndarray, cfg: PlaceConfig) -> dict:
     """Recall, false-positive rate, precision and selection rate by group, with the largest gaps.
 
-    Groups smaller than the suppression threshold are reported as counts only
-    and left out of the gaps, so one or two people cannot swing the bound.
+    Every group is reported; only groups with at least
+    `model.fairness_min_positives` people entering crisis count towards the
+    gaps, since a recall measured on a handful of people is mostly noise
+    (with 17 positives its standard error is about 0.12).
     """
     chosen = selected_at_capacity(score, held.teams, cfg).astype(int)
     out: dict[str, dict] = {}
@@ -90,7 +92,7 @@ def fairness(held: HeldOut, score: np.ndarray, cfg: PlaceConfig) -> dict:
             y_true=held.y, y_pred=chosen, sensitive_features=groups,
         )
         table = mf.by_group
-        big = table[(table["count"] >= cfg.suppression.min_count) & (table["positives"] >= cfg.suppression.min_count)]
+        big = table[(table["count"] >= cfg.suppression.min_count) & (table["positives"] >= cfg.model.fairness_min_positives)]
         gaps = {}
         for metric in ("recall", "false_positive_rate"):
             values = big[metric].dropna()

@@ -317,7 +317,12 @@ def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
 
 
 def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
-    """The nightly stage: `scores` for every listable person (training a first model if none)."""
+    """The nightly stage: `scores` for every listable person (training a first model if none).
+
+    If no model can be promoted (the first one trained was held back, e.g.
+    for a fairness gap), the lists carry the crisis tier only and the run's
+    summary says why; a biased model is never used just to fill a list.
+    """
     trained = None
     bundle = load_promoted(cfg)
     if bundle is None:
@@ -328,10 +333,11 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
             "SELECT f.*, c.in_crisis, c.crisis_rules, c.crisis_reasons FROM feat_person AS f "
             "JOIN crisis AS c USING (person_id) WHERE NOT f.died AND f.team IS NOT NULL ORDER BY f.person_id"
         ).df()
-    missing = set(bundle["feature_columns"]) - set(df.columns)
-    if missing:
-        raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
-                         f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
+    if bundle is not None:
+        missing = set(bundle["feature_columns"]) - set(df.columns)
+        if missing:
+            raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
+                             f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
     scores = score_frame(cfg, bundle, df)
     with connect(cfg) as con:
         con.begin()
@@ -339,22 +345,29 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
         con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
         con.unregister("scores_in")
         con.commit()
-    set_model_version(cfg, ctx, bundle["model_version"])
     summary = {
-        "model_version": bundle["model_version"],
+        "model_version": bundle["model_version"] if bundle else None,
         "trained_now": trained is not None,
         "scored": len(scores),
         "crisis": int((scores["tier"] == "crisis").sum()),
         "wobbling": int((scores["tier"] == "wobbling").sum()),
     }
+    if bundle is None:
+        summary["warning"] = (
+            f"no promoted wobbling model: the model trained tonight ({trained['model_version']}) was held back "
+            f"({trained['why']}); lists show the crisis tier only. See {trained['model_card']}."
+        )
+    else:
+        set_model_version(cfg, ctx, bundle["model_version"])
     write_stage_summary(cfg, ctx, "model", summary)
     return summary
 
 
-def score_frame(cfg: PlaceConfig, bundle: dict, df: pd.DataFrame) -> pd.DataFrame:
+def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame) -> pd.DataFrame:
     """Tier, score, severity and reasons for each person; reasons only for those a team would see."""
-    X = df[bundle["feature_columns"]].to_numpy(dtype=np.float32)
-    prob = bundle["model"].predict_proba(X)[:, 1] if len(df) else np.array([])
+    prob = np.zeros(len(df))  # no usable model: nobody is wobbling, crisis people still score 1
+    if bundle is not None and len(df):
+        prob = bundle["model"].predict_proba(df[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
     crisis = df["in_crisis"].to_numpy(dtype=bool)
     tier = np.where(crisis, "crisis", np.where(prob >= cfg.model.min_wobbling_score, "wobbling", ""))
     out = pd.DataFrame({
@@ -372,5 +385,6 @@ def score_frame(cfg: PlaceConfig, bundle: dict, df: pd.DataFrame) -> pd.DataFram
     wob = out[out["tier"] == "wobbling"].copy()
     wob["rank"] = wob.groupby("team")["score"].rank(method="first", ascending=False)
     shown = wob[wob["rank"] <= wob["team"].map(cfg.capacity)].index
-    out.loc[shown, "reasons"] = explain(bundle, df.loc[shown])
+    if len(shown):
+        out.loc[shown, "reasons"] = explain(bundle, df.loc[shown])
     return out

@@ -10,10 +10,11 @@ import importlib
 import time
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
-from stratify.audit import finish_run, start_run
-from stratify.config import PlaceConfig
-from stratify.context import RunContext
+if TYPE_CHECKING:  # the DAG files import STAGES at parse time: keep this module light
+    from stratify.config import PlaceConfig
+    from stratify.context import RunContext
 
 # (stage name, "module:function"), in order. Imported lazily so that a command
 # that needs one stage does not pay for importing GX or scikit-learn.
@@ -30,20 +31,21 @@ STAGES: tuple[tuple[str, str], ...] = (
 )
 
 
-def stage_function(name: str) -> Callable[[PlaceConfig, RunContext], dict]:
+def stage_function(name: str) -> Callable[["PlaceConfig", "RunContext"], dict]:
     """The function that runs one stage, by stage name."""
     target = dict(STAGES)[name]
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
 
 
-def run_pipeline(cfg: PlaceConfig, as_of: date) -> dict:
+def run_pipeline(cfg: "PlaceConfig", as_of: date) -> dict:
     """Run every stage for `as_of`; record the run as published, held or failed.
 
     A held run (e.g. the register was refused) publishes nothing and is not
     an error; any other failure is recorded and re-raised, and in both cases
     `latest` keeps pointing at the last good run.
     """
+    from stratify.audit import finish_run, start_run
     from stratify.publish import PublishHeld
 
     ctx = start_run(cfg, as_of)

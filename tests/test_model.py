@@ -103,3 +103,18 @@ def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
     f = fairness(HeldOut(y, teams, groups, np.arange(20)), score, cfg)
     assert f["sex"]["by_group"]["F"]["recall"] == pytest.approx(2 / 3)
     assert f["largest_gap"] == {"recall": 0.0, "false_positive_rate": 0.0}
+
+
+def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
+    from stratify.model import score_frame
+
+    cfg = write_place(tmp_path)
+    df = pd.DataFrame({
+        "person_id": ["a" * 64, "b" * 64], "team": ["NT01", "NT01"], "in_crisis": [True, False],
+        "crisis_rules": ["smd_3plus", ""], "crisis_reasons": ["3 disadvantage domains", ""],
+        "police_events_90d": [4, 9], "smd_domains_365d": [3, 1],
+    })
+    out = score_frame(cfg, None, df)
+    assert out["tier"].tolist() == ["crisis", ""]
+    assert out["score"].tolist() == [1.0, 0.0]
+    assert out["reasons"].tolist() == ["3 disadvantage domains", ""]
