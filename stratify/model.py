@@ -384,7 +384,7 @@ def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame) -> pd.D
     })
     wob = out[out["tier"] == "wobbling"].copy()
     wob["rank"] = wob.groupby("team")["score"].rank(method="first", ascending=False)
-    shown = wob[wob["rank"] <= wob["team"].map(cfg.capacity)].index
+    shown = wob[wob["rank"] <= wob["team"].map(cfg.capacity).astype("int64")].index
     if len(shown):
         out.loc[shown, "reasons"] = explain(bundle, df.loc[shown])
     return out
