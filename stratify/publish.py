@@ -85,6 +85,15 @@ def list_totals(teams: dict[str, TeamLists]) -> dict[str, int]:
     return {k: sum(int(t.counts.get(k, 0)) for t in teams.values()) for k in keys}
 
 
+def list_notices(stages: dict) -> list[str]:
+    """What a team must know about tonight's list as a whole (e.g. the wobbling tier is missing), in plain words."""
+    notices = []
+    if (stages.get("score") or stages.get("model") or {}).get("warning"):
+        notices.append("No wobbling model could be used tonight (the one trained was held back), so this list "
+                       "shows the crisis tier only.")
+    return notices
+
+
 def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     """Write lists and the manifest into staging, then publish the run and switch `latest`."""
     held = publication_gate(cfg, ctx)
@@ -100,12 +109,14 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     with private_umask():  # everything published is created 0o640 / 0o750
         freshness = source_freshness(cfg, ctx)
         timelines = shown_timelines(cfg, ctx.as_of, teams)
+        notices = list_notices(read_stage_summaries(cfg, ctx))
         for team, t in teams.items():
             path = stage / "lists" / f"{team}.csv"
             write_list(path, t.listed)
             written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(t.listed), "sha256": sha256_file(path)})
-            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines)
-        overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness)
+            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines, notices)
+        overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
+                                  notices)
         team_files.append({"path": overview.name})
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])

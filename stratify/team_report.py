@@ -123,7 +123,7 @@ def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame], as_of: date
 
 
 def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, freshness: list[SourceFreshness],
-                 timelines: dict[str, pd.DataFrame], files: dict[str, str]) -> dict[str, Any]:
+                 timelines: dict[str, pd.DataFrame], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
     """Everything the team's page shows, for this team's people only (the template lays it out)."""
     people = _people(t.listed, timelines, as_of)
     households: list[dict[str, Any]] = []
@@ -148,7 +148,7 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
         "dropped": t.dropped.to_dict("records"),
         "freshness": [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",
                        "stale": f.stale, "status": f.status, "why": f.why} for f in freshness],
-        "files": files, "colours": AGENCY_COLOURS, "labels": AGENCY_LABELS,
+        "files": files, "colours": AGENCY_COLOURS, "labels": AGENCY_LABELS, "notices": list(notices),
         "already_working_days": cfg.lists.already_working_days, "snooze_days": cfg.lists.snooze_days,
     }
 
@@ -181,7 +181,8 @@ SECTION_COLUMNS = {
 
 
 def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t: TeamLists, list_csv: Path,
-                      freshness: list[SourceFreshness], timelines: dict[str, pd.DataFrame]) -> list[dict]:
+                      freshness: list[SourceFreshness], timelines: dict[str, pd.DataFrame],
+                      notices: list[str] = ()) -> list[dict]:
     """Write `teams/<team>/` under `root` (the run's staging folder); return what was written, relative to root."""
     from stratify.workbook import write_workbook
 
@@ -203,7 +204,7 @@ def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t:
     book = write_workbook(folder / f"{t.team}.xlsx", t, cfg.place, run_id, as_of, freshness)
     note(book, len(t.listed))
     files = {"list": own_list.name, "workbook": book.name, **{k: v for k, v in SECTION_FILES.items()}}
-    page = render("team_report.html.j2", team_context(cfg, run_id, as_of, t, freshness, timelines, files))
+    page = render("team_report.html.j2", team_context(cfg, run_id, as_of, t, freshness, timelines, files, notices))
     note(write_private_text(folder / "report.html", page), None)
     return written
 
@@ -212,7 +213,7 @@ def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t:
 
 
 def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str, TeamLists],
-                     trends: pd.DataFrame, freshness: list[SourceFreshness]) -> dict[str, Any]:
+                     trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = ()) -> dict[str, Any]:
     """Counts by team and tier now and over the last runs, every count suppressed; no pseudonyms."""
     sup = cfg.suppression
     keys = ("listed_crisis", "listed_wobbling", "new", "already_working", "snoozed", "dropped")
@@ -223,7 +224,7 @@ def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str
     return {
         "place": cfg.place, "run_id": run_id, "as_of": as_of.isoformat(),
         "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to,
+        "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to, "notices": list(notices),
         "trend": trend_chart(series, sup), "trend_table": trend_table(series, list(teams), sup),
         "freshness": [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",
                        "stale": f.stale, "status": f.status, "why": f.why} for f in freshness],
@@ -290,7 +291,7 @@ def trend_table(series: list[dict[str, Any]], teams: list[str], sup) -> dict[str
 
 
 def write_overview(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, teams: dict[str, TeamLists],
-                   trends: pd.DataFrame, freshness: list[SourceFreshness]) -> Path:
+                   trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = ()) -> Path:
     """`overview.html` at the run folder's root (0o640)."""
-    page = render("overview.html.j2", overview_context(cfg, run_id, as_of, teams, trends, freshness))
+    page = render("overview.html.j2", overview_context(cfg, run_id, as_of, teams, trends, freshness, notices))
     return write_private_text(root / "overview.html", page)

@@ -171,3 +171,18 @@ def test_timeline_places_weeks_right_to_left_and_darkens_with_contacts():
     assert "5 contacts" in " ".join(m.title for m in older)
     assert [r["total"] for r in t["rows"]] == [6, 0, 0, 2]
     assert len(t["ticks"]) == 12 and len(by) == 3
+
+
+def test_a_night_without_a_wobbling_model_says_so_on_every_page(tmp_path):
+    from stratify.publish import list_notices
+
+    assert list_notices({"model": {"model_version": "v1"}}) == []
+    notices = list_notices({"model": {"warning": "no promoted wobbling model: ... /srv/models/card.html"}})
+    assert notices and "crisis tier only" in notices[0] and "/srv" not in notices[0]
+    s = sample_folder(tmp_path)
+    t = s["teams"]["NT01"]
+    path = s["root"] / "lists" / "NT01.csv"
+    write_team_folder(s["cfg"], "r1", AS_OF, s["root"], t, path, _freshness(), {}, notices)
+    assert notices[0] in (s["root"] / "teams" / "NT01" / "report.html").read_text(encoding="utf-8")
+    page = write_overview(s["cfg"], "r1", AS_OF, s["root"], s["teams"], pd.DataFrame(columns=["section"]), [], notices)
+    assert notices[0] in page.read_text(encoding="utf-8")
