@@ -2,16 +2,21 @@
 
 The Great Expectations suites in `expectations/<source>.json` are generated
 from the contract (`build_suites`, `write_suites`) and checked against it
-(`check_suites`); they are what runs. Each pending delivery is read as text
-(`ingest.read_delivery`), checked for direct identifiers first (data
-minimisation), then validated with GX's pandas engine on the text columns
-plus parsed companion columns (`<column>__yyyymmdd`, `__calendar`,
-`__number`, `__age_years`) computed by DuckDB, then checked for a
-pseudonymisation-key mismatch against the register.
+(`check_suites`); they are what runs. Each pending delivery is read by DuckDB
+straight into an in-memory work table beside the warehouse (its text form as
+`ingest.read_delivery` gives it, plus parsed companion columns
+`<column>__yyyymmdd`, `__calendar`, `__number`, `__age_years`), never whole
+into Python. There it is checked for direct identifiers first (data
+minimisation), then validated in-database with GX's SQL engine on DuckDB
+(`stratify.gx_duckdb`), then checked for a pseudonymisation-key mismatch
+against the register; the place's DuckDB `threads`, `memory_limit` and
+temporary folder bound what a big delivery costs.
 
 Results use GX's BASIC format without samples, so no delivered value reaches
 the warehouse, the reasons or the Data Docs; reasons name the rule, the
-column, how many rows failed and the first few row numbers.
+column, how many rows failed and the first few row numbers (found by a DuckDB
+query per failing rule, `stratify/sql/unexpected_rows/`). A GX error while
+computing a check counts as a failure.
 """
 
 from __future__ import annotations
@@ -19,23 +24,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import great_expectations as gx
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from great_expectations.expectations.row_conditions import Column as GXColumn
 
+from stratify import gx_duckdb
 from stratify.config import PlaceConfig
 from stratify.context import RunContext, staging_dir
 from stratify.contract import Column, Source, load_contract
-from stratify.ingest import DeliveryReadError, quarantine_file, read_delivery
-from stratify.warehouse import PROJECT_ROOT, connect
+from stratify.ingest import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select, quarantine_file
+from stratify.warehouse import PROJECT_ROOT, SQL_DIR, WarehouseError, connect, render_identifier, run_sql_file
 
 log = logging.getLogger(__name__)
 
@@ -251,99 +254,149 @@ def load_suite_dicts(directory: Path = EXPECTATIONS_DIR) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(directory).glob("*.json"))}
 
 
-# --------------------------------------------------------------------------- frames
+# --------------------------------------------------------------------------- the delivery in DuckDB
 
-
-def _sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+WORK_CATALOG = "stratify_work"  # an in-memory database attached to the warehouse connection
+WORK_TABLE = f"{WORK_CATALOG}.delivery"
+UNEXPECTED_ROWS_DIR = SQL_DIR / "unexpected_rows"
 
 
 def _qi(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def validation_frame(con: duckdb.DuckDBPyConnection, text: pa.Table, source: Source, delivery_date: date) -> pd.DataFrame:
-    """The text columns plus parsed companion columns, computed by DuckDB (no Python row loops).
+def open_workspace(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach the in-memory work database that holds one delivery at a time, and the run's register ids.
 
-    Missing optional columns are added as nulls (optional means they may be
-    absent); missing required columns stay missing so the suite reports them.
+    It lives in the warehouse's DuckDB instance, so the place's `threads`,
+    `memory_limit` and `temp_directory` apply: a delivery bigger than the
+    limit spills to the temporary folder instead of growing the process. It
+    is never written to a database file and is gone when the stage ends.
     """
-    contract = load_contract()
-    present = set(text.column_names)
-    con.register("v_text", text)
-    select = [_qi(n) for n in text.column_names]
-    for c in source.columns:
+    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK_CATALOG}")
+    con.execute(f"CREATE OR REPLACE TABLE {WORK_CATALOG}.run_register_ids (person_id VARCHAR)")
+    con.execute(NHS_MACRO)
+
+
+def close_workspace(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DETACH DATABASE IF EXISTS {WORK_CATALOG}")
+
+
+def _companion_sql(source: Source, present: set[str]) -> tuple[list[str], list[str]]:
+    """Select items for the work table: (helpers over the text columns, final items over text and helpers).
+
+    Final items: missing optional columns as nulls (missing required columns
+    stay missing so the suite reports them), then the parsed companions. A
+    date is matched and parsed once, in a helper, for both of its companions.
+    Parameters: $date_text, $integer_text, $decimal_text, $year_month,
+    $delivery_months.
+    """
+    helpers, items = [], []
+    for i, c in enumerate(source.columns):
         n = c.name
         col = _qi(n) if n in present else "CAST(NULL AS VARCHAR)"
         if n not in present and not c.required:
-            select.append(f"CAST(NULL AS VARCHAR) AS {_qi(n)}")
+            items.append(f"CAST(NULL AS VARCHAR) AS {_qi(n)}")
         if c.type == "date":
-            fmt_ok = f"regexp_full_match({col}, {_sql_str(contract.types['date']['text_pattern'].strip('^$'))})"
-            parsed = f"try_strptime({col}, '%Y-%m-%d')"
-            select.append(f"CASE WHEN {fmt_ok} THEN {parsed} IS NOT NULL END AS {_qi(n + '__calendar')}")
-            select.append(f"CAST(CASE WHEN {fmt_ok} THEN CAST(strftime({parsed}, '%Y%m%d') AS BIGINT) END AS DOUBLE) "
-                          f"AS {_qi(n + '__yyyymmdd')}")
+            form, parsed = f"__stratify_form_{i}", f"__stratify_parsed_{i}"
+            helpers.append(f"regexp_full_match({col}, $date_text) AS {form}")
+            helpers.append(f"try_strptime({col}, '%Y-%m-%d') AS {parsed}")
+            items.append(f"CASE WHEN {form} THEN {parsed} IS NOT NULL END AS {_qi(n + '__calendar')}")
+            items.append(f"CAST(CASE WHEN {form} THEN year({parsed}) * 10000 + month({parsed}) * 100 + day({parsed}) END "
+                         f"AS DOUBLE) AS {_qi(n + '__yyyymmdd')}")
         if c.type in ("integer", "decimal"):
-            pat = contract.types[c.type]["text_pattern"]
-            select.append(f"CASE WHEN regexp_matches({col}, {_sql_str(pat)}) THEN TRY_CAST({col} AS DOUBLE) END "
-                          f"AS {_qi(n + '__number')}")
+            items.append(f"CASE WHEN regexp_matches({col}, ${c.type}_text) THEN TRY_CAST({col} AS DOUBLE) END "
+                         f"AS {_qi(n + '__number')}")
         if c.age_range:
-            months = delivery_date.year * 12 + delivery_date.month - 1
-            select.append(
-                f"CASE WHEN regexp_matches({col}, {_sql_str(contract.patterns['year_month'])}) THEN "
-                f"CAST(floor(({months} - (CAST(substr({col}, 1, 4) AS INTEGER) * 12 "
+            items.append(
+                f"CASE WHEN regexp_matches({col}, $year_month) THEN "
+                f"CAST(floor(($delivery_months - (CAST(substr({col}, 1, 4) AS INTEGER) * 12 "
                 f"+ CAST(substr({col}, 6, 2) AS INTEGER) - 1)) / 12.0) AS DOUBLE) END AS {_qi(n + '__age_years')}")
+    return helpers, items
+
+
+def load_work_table(con: duckdb.DuckDBPyConnection, path: Path, source: Source, delivery_date: date) -> tuple[int, list[str]]:
+    """Read a delivery straight into the work table: its text columns plus parsed companions, all in DuckDB.
+
+    Returns (rows, delivered column names). One pass over the file, nothing
+    in Python: the same text form as `ingest.read_delivery` (so the same
+    reasons for unreadable files), with the companion columns the suites
+    check (`<column>__yyyymmdd`, `__calendar`, `__number`, `__age_years`).
+    Table order is file order (DuckDB preserves insertion order), so
+    `rowid + 1` is the data row number. Raises `DeliveryReadError`.
+    """
+    contract = load_contract()
+    text_sql = delivery_select(con, path, source)
     try:
-        out = con.sql(f"SELECT {', '.join(select)} FROM v_text").to_arrow_table()
-    finally:
-        con.unregister("v_text")
-    return out.to_pandas()
+        delivered = [r[0] for r in con.execute(f"DESCRIBE {text_sql}").fetchall()]
+    except duckdb.Error as exc:
+        raise delivery_read_error(path, exc) from None
+    helpers, items = _companion_sql(source, set(delivered))
+    inner = f"SELECT {', '.join(['t0.*'] + helpers)} FROM ({text_sql}) AS t0"
+    keep = "t.*" + (f" EXCLUDE ({', '.join(h.rsplit(' AS ', 1)[1] for h in helpers)})" if helpers else "")
+    sql = f"CREATE OR REPLACE TABLE {WORK_TABLE} AS SELECT {', '.join([keep] + items)} FROM ({inner}) AS t"
+    values = {"date_text": contract.types["date"]["text_pattern"].strip("^$"),
+              "integer_text": contract.types["integer"]["text_pattern"],
+              "decimal_text": contract.types["decimal"]["text_pattern"],
+              "year_month": contract.patterns["year_month"],
+              "delivery_months": delivery_date.year * 12 + delivery_date.month - 1}
+    params = {k: v for k, v in values.items() if f"${k}" in sql}
+    try:
+        con.execute(sql, params) if params else con.execute(sql)
+    except duckdb.Error as exc:
+        raise delivery_read_error(path, exc) from None
+    rows = con.execute(f"SELECT count(*) FROM {WORK_TABLE}").fetchall()[0][0]
+    if rows == 0:
+        raise DeliveryReadError(path, HEADER_ONLY)
+    return rows, delivered
+
+
+def drop_work_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {WORK_TABLE}")
 
 
 NHS_MACRO = (
     "CREATE OR REPLACE TEMP MACRO stratify_nhs_int_ok(n) AS "
     "((11 - (" + " + ".join(f"((n // {10 ** (10 - i)}) % 10) * {11 - i}" for i in range(1, 10)) + ") % 11) % 11) = n % 10"
 )
-NHS_CANDIDATE = "[0-9 -]{10,13}"  # ten digits, possibly grouped with spaces or hyphens (943 476 5919)
+# exactly ten digits, possibly grouped by spaces or hyphens (943 476 5919), in 10 to 13 characters
+NHS_CANDIDATE = "[ -]*(?:[0-9][ -]*){10}"
 
 
-def identifier_findings(con: duckdb.DuckDBPyConnection, text: pa.Table) -> list[dict]:
-    """Direct identifiers in a delivery: columns named like one, and valid NHS numbers in any column.
+def identifier_findings(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[dict]:
+    """Direct identifiers in the work table: columns named like one, and valid NHS numbers in any column.
 
     Each finding names the column, the kind, how many rows and the first row
-    numbers; never a value. NHS numbers are found by DuckDB (a regular
-    expression and the modulus-11 check digit, vectorised).
+    numbers; never a value. NHS numbers are found by DuckDB: a value of 10
+    to 13 characters that is ten digits (possibly grouped by spaces or
+    hyphens) and passes the modulus-11 check digit, by integer arithmetic.
+    One regular expression per value of a possible length, and the digits
+    are only taken out of the values it matches: the scan reads every
+    column of a big delivery, so it is kept cheap.
     """
     contract = load_contract()
     findings = []
-    for name in text.column_names:
+    for name in columns:
         kind = contract.identifier_kind(name)
         if kind:
             findings.append({"column": name, "kind": kind, "by": "name", "rows": None, "first_rows": []})
-    con.execute(NHS_MACRO)
-    con.register("v_scan", text)
-    try:
-        # candidates by a regular expression, the modulus-11 check digit by integer arithmetic, all in DuckDB
-        names = text.column_names
-        strip = ", ".join(
-            f"CASE WHEN regexp_full_match({_qi(n)}, '{NHS_CANDIDATE}') THEN regexp_replace({_qi(n)}, '[ -]', '', 'g') END AS s{i}"
-            for i, n in enumerate(names))
-        ints = ", ".join(f"CASE WHEN length(s{i}) = 10 THEN TRY_CAST(s{i} AS BIGINT) END AS n{i}" for i in range(len(names)))
-        base = f"SELECT rn, {ints} FROM (SELECT row_number() OVER () AS rn, {strip} FROM v_scan)"
-        counts = con.execute(
-            "SELECT " + ", ".join(f"count(*) FILTER (WHERE stratify_nhs_int_ok(n{i}))" for i in range(len(names)))
-            + f" FROM (SELECT {ints} FROM (SELECT {strip} FROM v_scan))"
-        ).fetchall()[0]
-        for i, (name, n) in enumerate(zip(names, counts)):
-            if not n:
-                continue
+
+    def nhs_int(name: str) -> str:
+        c = _qi(name)
+        # nested CASEs: each step only runs on the values that passed the one before
+        return (f"CASE WHEN length({c}) BETWEEN 10 AND 13 THEN CASE WHEN regexp_full_match({c}, $nhs) "
+                f"THEN CAST(regexp_replace({c}, '[ -]', '', 'g') AS BIGINT) END END")
+
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE stratify_nhs_int_ok({nhs_int(n)}))" for n in columns)
+        + f" FROM {WORK_TABLE}", {"nhs": NHS_CANDIDATE}).fetchall()[0]
+    for name, n in zip(columns, counts):
+        if n:
             first = con.execute(
-                f"SELECT rn FROM ({base}) WHERE stratify_nhs_int_ok(n{i}) ORDER BY rn LIMIT {MAX_ROWS_SHOWN}"
-            ).fetchall()
+                f"SELECT rowid + 1 FROM {WORK_TABLE} WHERE stratify_nhs_int_ok({nhs_int(name)}) ORDER BY rowid "
+                f"LIMIT {MAX_ROWS_SHOWN}", {"nhs": NHS_CANDIDATE}).fetchall()
             findings.append({"column": name, "kind": "nhs_number", "by": "value", "rows": int(n),
                              "first_rows": [int(r[0]) for r in first]})
-    finally:
-        con.unregister("v_scan")
     return findings
 
 
@@ -353,46 +406,40 @@ def _rows_text(rows: list[int], n: int) -> str:
     return f"data row{'s' if n != 1 else ''} {shown}{more}" if shown else ""
 
 
-def _unexpected_rows(df: pd.DataFrame, exp: dict, params: dict) -> list[int]:
-    """First row numbers (1-based data rows) that broke a map expectation; values are never returned."""
+def _unexpected_rows(con: duckdb.DuckDBPyConnection, source: Source, exp: dict, params: dict) -> list[int]:
+    """First row numbers (1-based data rows) that broke a map expectation, by a DuckDB query; never values.
+
+    One SQL file per expectation type in `stratify/sql/unexpected_rows/`,
+    with the suite's columns (checked against the contract's) and its values
+    bound as parameters. Unknown types give no row numbers (the count stays).
+    """
     t, kw = exp["type"], exp["kwargs"]
+    path = UNEXPECTED_ROWS_DIR / f"{t}.sql"
+    if not path.exists():
+        return []
 
     def param(v):
         return params.get(v["$PARAMETER"]) if isinstance(v, dict) and "$PARAMETER" in v else v
 
-    try:
-        if t in ("expect_column_values_to_match_regex", "expect_column_values_to_be_in_set",
-                 "expect_column_values_to_not_be_null", "expect_column_values_to_be_between",
-                 "expect_column_values_to_be_unique", "expect_column_values_to_be_null"):
-            col = df[kw["column"]]
-            nn = col.notna()
-            if t == "expect_column_values_to_match_regex":
-                mask = nn & ~col.astype("str").str.contains(kw["regex"], regex=True).fillna(False).astype(bool)
-            elif t == "expect_column_values_to_be_in_set":
-                mask = nn & ~col.isin(list(param(kw["value_set"])))
-            elif t == "expect_column_values_to_not_be_null":
-                mask = ~nn
-            elif t == "expect_column_values_to_be_between":
-                lo, hi = param(kw.get("min_value")), param(kw.get("max_value"))
-                mask = pd.Series(False, index=df.index)
-                if lo is not None:
-                    mask |= nn & (col < lo)
-                if hi is not None:
-                    mask |= nn & (col > hi)
-            elif t == "expect_column_values_to_be_unique":
-                mask = nn & col.duplicated(keep=False)
-            else:
-                cond = kw.get("row_condition") or {}
-                other = df[cond["column"]["name"]]
-                mask = nn & ~other.isin(cond["parameter"])
-        elif t == "expect_column_pair_values_a_to_be_greater_than_b":
-            a, b = df[kw["column_A"]], df[kw["column_B"]]
-            mask = a.notna() & b.notna() & (a < b)
-        else:
+    allowed = frozenset(_frame_columns(source))
+    names = {"column": kw.get("column"), "column_a": kw.get("column_A"), "column_b": kw.get("column_B")}
+    values: dict[str, Any] = {"limit": MAX_ROWS_SHOWN, "regex": kw.get("regex"),
+                              "min_value": param(kw.get("min_value")), "max_value": param(kw.get("max_value")),
+                              "or_equal": bool(kw.get("or_equal"))}
+    if "value_set" in kw:
+        values["value_set"] = list(param(kw["value_set"]) or []) or [None]
+    cond = kw.get("row_condition")
+    if t == "expect_column_values_to_be_null":
+        if not (isinstance(cond, dict) and cond.get("operator") == "NOT_IN"):
             return []
-        idx = mask.to_numpy().nonzero()[0][:MAX_ROWS_SHOWN]
-        return [int(i) + 1 for i in idx]
-    except (KeyError, TypeError, ValueError):
+        names["condition_column"] = cond["column"]["name"]
+        values["condition_values"] = list(cond["parameter"]) or [None]
+    try:
+        subs = {k: render_identifier(v, allowed) for k, v in names.items() if v is not None}
+        run_sql_file(con, path, values, step="first failing rows", substitutions=subs)
+        return [int(r[0]) for r in con.fetchall()]
+    except WarehouseError:
+        log.warning("could not find the first failing rows for %s", exp.get("meta", {}).get("id", t), exc_info=True)
         return []
 
 
@@ -400,11 +447,16 @@ def _unexpected_rows(df: pd.DataFrame, exp: dict, params: dict) -> list[int]:
 
 
 class _GX:
-    """One ephemeral GX context for a validation stage, with a local Data Docs site."""
+    """One ephemeral GX context for a validation stage, with a local Data Docs site.
+
+    Suites run on GX's SQL engine over DuckDB (see `stratify.gx_duckdb`),
+    in-database, on the work table of the warehouse connection.
+    """
 
     def __init__(self, suites: dict[str, dict], docs_dir: Path):
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        gx_duckdb.install()
         self.context = gx.get_context(mode="ephemeral")
         try:
             self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -416,32 +468,49 @@ class _GX:
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
         })
-        self.datasource = self.context.data_sources.add_pandas("deliveries")
         self.suites = suites
-        self.validations: dict[str, Any] = {}
+        self.gx_suites: dict[str, Any] = {}
         self.ran = 0
 
-    def validation(self, source: str):
-        if source not in self.validations:
+    def suite(self, source: str):
+        if source not in self.gx_suites:
             d = dict(self.suites[source])
             suite = gx.ExpectationSuite(name=d["name"], expectations=d["expectations"], meta=d.get("meta"))
-            suite = self.context.suites.add(suite)
-            asset = self.datasource.add_dataframe_asset(source)
-            batch = asset.add_batch_definition_whole_dataframe(f"{source}_delivery")
-            self.validations[source] = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{source}_contract_v1", data=batch, suite=suite))
-        return self.validations[source]
+            self.gx_suites[source] = self.context.suites.add(suite)
+        return self.gx_suites[source]
 
-    def run(self, source: str, df: pd.DataFrame, params: dict, run_name: str):
+    def partial_suite(self, source: str, delivery_id: int, left_out: set[str]):
+        """The source's suite without the expectations in `left_out` (their columns are missing)."""
+        d = self.suites[source]
+        return self.context.suites.add(gx.ExpectationSuite(
+            name=f"{d['name']}_without_missing_columns_{delivery_id}", meta=d.get("meta"),
+            expectations=[e for e in d["expectations"] if e["meta"]["id"] not in left_out]))
+
+    def run(self, con: duckdb.DuckDBPyConnection, source: str, delivery_id: int, params: dict, run_name: str,
+            left_out: set[str] = frozenset()):
+        """Validate the work table with the source's suite; GX's connection is closed again on return.
+
+        GX's SQL engine computes a domain's metrics in one query, so one
+        expectation on a column that is not there would make every other one
+        error: those in `left_out` are not run (the caller records them as not
+        evaluated), the rest of the versioned suite is.
+        """
         from great_expectations.core.run_identifier import RunIdentifier
 
-        self.ran += 1
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
-            return self.validation(source).run(
-            batch_parameters={"dataframe": df}, expectation_parameters=params, result_format=RESULT_FORMAT,
+        suite = self.partial_suite(source, delivery_id, left_out) if left_out else self.suite(source)
+        ds = gx_duckdb.duckdb_datasource(self.context, f"delivery_{delivery_id}", con, catalog=WORK_CATALOG)
+        try:
+            batch = ds.add_table_asset(source, table_name=WORK_TABLE.split(".", 1)[1]).add_batch_definition_whole_table(
+                f"{source}_delivery")
+            validation = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{source}_contract_v1_{delivery_id}", data=batch, suite=suite))
+            self.ran += 1
+            return validation.run(
+                expectation_parameters=params, result_format=RESULT_FORMAT,
                 run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
             )
+        finally:
+            gx_duckdb.close_datasource(self.context, ds)
 
     def build_docs(self) -> Path | None:
         if not self.ran:
@@ -455,11 +524,42 @@ class _GX:
 # --------------------------------------------------------------------------- stage
 
 
-def _result_rows(run_id: str, delivery_id: int, results, suite: dict, df: pd.DataFrame, params: dict,
-                 missing_required: set[str], n_rows: int) -> tuple[list[list], list[str], list[str]]:
-    """validation_results rows plus the critical and warning messages for the reason."""
+def _referenced_columns(exp: dict) -> set[str]:
+    """The columns an expectation reads, its row condition's included."""
+    kw = exp["kwargs"]
+    cols = {kw[k] for k in ("column", "column_A", "column_B") if kw.get(k)}
+    cond = kw.get("row_condition")
+    if isinstance(cond, dict) and isinstance(cond.get("column"), dict) and cond["column"].get("name"):
+        cols.add(cond["column"]["name"])
+    return cols
+
+
+def _left_out(suite: dict, columns: set[str]) -> dict[str, tuple[dict, set[str]]]:
+    """Expectations (by id, with the columns they lack) that read a column the work table does not have.
+
+    `expect_column_to_exist` always runs: it is what reports the missing column.
+    """
+    out = {}
+    for e in suite["expectations"]:
+        lacking = _referenced_columns(e) - columns
+        if lacking and e["type"] != "expect_column_to_exist":
+            out[e["meta"]["id"]] = (e, lacking)
+    return out
+
+
+def _result_rows(con: duckdb.DuckDBPyConnection, source: Source, run_id: str, delivery_id: int, results,
+                 suite: dict, params: dict, left_out: dict[str, tuple[dict, set[str]]],
+                 n_rows: int) -> tuple[list[list], list[str], list[str]]:
+    """validation_results rows plus the critical and warning messages for the reason.
+
+    Expectations left out because a column is missing get a failed row saying
+    so (the missing column's own `.exists` failure carries the message).
+    """
     by_id = {e["meta"]["id"]: e for e in suite["expectations"]}
     rows, critical, warning = [], [], []
+    for eid, (e, lacking) in left_out.items():
+        rows.append([run_id, delivery_id, eid, e["meta"].get("column"), e.get("severity", "critical"), False, n_rows,
+                     None, f"{e['meta'].get('rule', '')} - not evaluated: column {', '.join(sorted(lacking))} is missing"])
     for r in results.results:
         cfg = r.expectation_config
         meta = cfg.meta or {}
@@ -473,9 +573,7 @@ def _result_rows(run_id: str, delivery_id: int, results, suite: dict, df: pd.Dat
         detail = meta.get("rule", "")
         message = None
         if not success:
-            if column in missing_required and not eid.endswith(".exists"):
-                detail += " - not evaluated: the column is missing"
-            elif errored:
+            if errored:
                 detail += " - could not be evaluated (GX error); treated as a failure"
                 message = f"{column or 'table'}: {meta.get('rule')} could not be evaluated"
             elif cfg.type == "expect_table_columns_to_match_set":
@@ -493,7 +591,7 @@ def _result_rows(run_id: str, delivery_id: int, results, suite: dict, df: pd.Dat
             elif cfg.type == "expect_table_row_count_to_be_between":
                 message = "the delivery has no data rows"
             else:
-                first = _unexpected_rows(df, by_id.get(eid, {"type": cfg.type, "kwargs": cfg.kwargs}), params)
+                first = _unexpected_rows(con, source, by_id.get(eid, {"type": cfg.type, "kwargs": cfg.kwargs}), params)
                 count = f"{unexpected} of {n_rows} rows" if unexpected is not None else "some rows"
                 where = _rows_text(first, unexpected or len(first))
                 detail += f" - failed in {count}" + (f" ({where})" if where else "")
@@ -516,37 +614,18 @@ def _errored(info) -> bool:
     return True
 
 
-def _live_person_ids(text: pa.Table) -> pa.Array:
-    """person_ids of a register delivery, without rows it retracts (deleted = true)."""
-    pids = text.column("person_id")
-    if "deleted" in text.column_names:
-        keep = pc.fill_null(pc.not_equal(text.column("deleted"), "true"), True)
-        pids = pids.filter(keep)
-    return pids.combine_chunks()
+def _has_register(con: duckdb.DuckDBPyConnection) -> bool:
+    """True if a register was loaded before or accepted earlier in this run."""
+    return con.execute(
+        f"SELECT (SELECT count(*) FROM raw_register WHERE superseded_on IS NULL) "
+        f"+ (SELECT count(*) FROM {WORK_CATALOG}.run_register_ids)").fetchall()[0][0] > 0
 
 
-def _register_ids(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT count(*) FROM raw_register WHERE superseded_on IS NULL").fetchall()[0][0]
-
-
-def _key_mismatch(con: duckdb.DuckDBPyConnection, person_ids: pa.Array, run_registers: list[pa.Array]) -> tuple[int, int]:
-    """(distinct person_ids, how many of them match no registered person)."""
-    con.register("v_pids", pa.table({"person_id": person_ids}))
-    reg = pa.table({"person_id": pa.concat_arrays(run_registers) if run_registers else pa.array([], pa.string())})
-    con.register("v_run_register", reg)
-    try:
-        return con.execute(
-            """
-            WITH d AS (SELECT DISTINCT person_id FROM v_pids WHERE person_id IS NOT NULL)
-            SELECT count(*),
-                   count(*) FILTER (WHERE person_id NOT IN (SELECT person_id FROM raw_register WHERE superseded_on IS NULL)
-                                      AND person_id NOT IN (SELECT person_id FROM v_run_register))
-            FROM d
-            """
-        ).fetchall()[0]
-    finally:
-        con.unregister("v_pids")
-        con.unregister("v_run_register")
+def _key_mismatch(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(distinct person_ids of the work table, how many of them match no registered person)."""
+    run_sql_file(con, SQL_DIR / "validate_key_mismatch.sql", step="key mismatch")
+    total, unmatched = con.fetchall()[0]
+    return int(total), int(unmatched)
 
 
 def _ordered_pending(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
@@ -565,6 +644,88 @@ def _join(messages: list[str], limit: int = 8) -> str:
     return "; ".join(messages[:limit]) + more
 
 
+@dataclass
+class Verdict:
+    """What validation decided about one delivery, and the validation_results rows behind it."""
+
+    decision: str = "accepted"
+    reason: str | None = None
+    rows: int | None = None
+    results: list[list] = field(default_factory=list)
+
+
+def validate_delivery(cfg: PlaceConfig, ctx: RunContext, con: duckdb.DuckDBPyConnection, gxr: _GX,
+                      delivery_id: int, source: Source, file_name: str, path: Path, delivery_date: date) -> Verdict:
+    """Decide one delivery: readable, no direct identifiers, its suite, no key mismatch.
+
+    The delivery is read into the work table (in DuckDB, never whole in
+    Python), checked there, and dropped again; `open_workspace(con)` first.
+    """
+    v = Verdict()
+    suites = gxr.suites
+
+    def refuse(why: str, check: str, column: str | None = None) -> None:
+        v.results.append([ctx.run_id, delivery_id, check, column, "critical", False, v.rows, None, why])
+        v.decision, v.reason = "refused", f"{file_name}: refused: {why}"
+
+    try:
+        v.rows, delivered = load_work_table(con, path, source, delivery_date)
+    except DeliveryReadError as exc:
+        refuse(exc.reason, "stratify.read")
+        return v
+    try:
+        findings = identifier_findings(con, delivered)
+        if findings:
+            parts = []
+            for f in findings:
+                if f["by"] == "name":
+                    parts.append(f"column {f['column']} is named like a direct identifier ({f['kind']})")
+                else:
+                    parts.append(f"column {f['column']} holds {f['rows']} valid NHS number(s) "
+                                 f"({_rows_text(f['first_rows'], f['rows'])})")
+            refuse("data minimisation: " + "; ".join(parts) + ". No extract may carry a direct identifier; "
+                   "the whole delivery is refused", "stratify.data_minimisation",
+                   ", ".join(f["column"] for f in findings))
+            return v
+        params = {"delivery_date_yyyymmdd": _ymd(delivery_date),
+                  "teams": list(cfg.teams) if source.kind == "outcome" else []}
+        columns = {r[0] for r in con.execute(f"DESCRIBE {WORK_TABLE}").fetchall()}
+        left_out = _left_out(suites[source.name], columns)
+        res = gxr.run(con, source.name, delivery_id, params, run_name=f"{ctx.run_id}-{delivery_id}-{file_name}",
+                      left_out=set(left_out))
+        rows, critical, warns = _result_rows(con, source, ctx.run_id, delivery_id, res, suites[source.name], params,
+                                             left_out, v.rows)
+        v.results += rows
+        if critical:
+            v.decision, v.reason = "refused", f"{file_name}: refused: {_join(critical)}"
+            return v
+        if source.kind != "register":
+            if not _has_register(con):
+                refuse("no person register has been accepted yet, so the pseudonyms cannot be checked against it "
+                       "(key mismatch check); deliver the register first, then deliver this file again",
+                       "stratify.key_mismatch", "person_id")
+                return v
+            total, unmatched = _key_mismatch(con)
+            share = unmatched / total if total else 0.0
+            ok = share <= cfg.validation.key_mismatch_share
+            detail = (f"{unmatched} of {total} distinct person_id pseudonyms ({share:.0%}) match no registered "
+                      f"person; limit {cfg.validation.key_mismatch_share:.0%}")
+            v.results.append([ctx.run_id, delivery_id, "stratify.key_mismatch", "person_id", "critical",
+                              ok, total, unmatched, detail])
+            if not ok:
+                v.decision = "held"
+                v.reason = (f"{file_name}: held: key mismatch: {detail}. The pseudonymisation key may have "
+                            "changed upstream; check with the trusted third party before releasing it")
+                return v
+        if warns:
+            v.decision, v.reason = "accepted_with_warnings", f"{file_name}: loaded with warnings: {_join(warns)}"
+        if source.kind == "register":
+            run_sql_file(con, SQL_DIR / "validate_remember_register.sql", step="remember the run's register")
+        return v
+    finally:
+        drop_work_table(con)
+
+
 def validate_deliveries(cfg: PlaceConfig, ctx: RunContext) -> dict:
     """Decide every pending delivery of the run: accepted, accepted_with_warnings, held or refused."""
     contract = load_contract()
@@ -572,100 +733,33 @@ def validate_deliveries(cfg: PlaceConfig, ctx: RunContext) -> dict:
     docs_dir = staging_dir(cfg, ctx) / "validation" / "data_docs"
     docs_dir.mkdir(parents=True, exist_ok=True)
     gxr = _GX(suites, docs_dir)
-    teams: list[str] | None = None
     summary: dict[str, Any] = {"run_id": ctx.run_id, "deliveries": [], "data_docs": None}
-    run_registers: list[pa.Array] = []
     with connect(cfg) as con:
-        scan = duckdb.connect(config={"threads": cfg.duckdb.threads, "memory_limit": cfg.duckdb.memory_limit})
+        open_workspace(con)
         try:
             for delivery_id, source_name, file_name, stored_path, delivery_date, _seq in _ordered_pending(con, ctx.run_id):
-                source = contract.source(source_name)
-                path = Path(stored_path)
-                results_rows: list[list] = []
                 started = time.perf_counter()
-                n_rows = None
-                warnings: list[str] = []
-                decision, reason = "accepted", None
-
-                def refuse(why: str, check: str, column: str | None = None):
-                    results_rows.append([ctx.run_id, delivery_id, check, column, "critical", False, n_rows, None, why])
-                    return "refused", f"{file_name}: refused: {why}"
-
-                try:
-                    text = read_delivery(path, source, threads=cfg.duckdb.threads, memory_limit=cfg.duckdb.memory_limit)
-                except DeliveryReadError as exc:
-                    decision, reason = refuse(exc.reason, "stratify.read")
-                    text = None
-                if text is not None:
-                    n_rows = text.num_rows
-                    findings = identifier_findings(scan, text)
-                    if findings:
-                        parts = []
-                        for f in findings:
-                            if f["by"] == "name":
-                                parts.append(f"column {f['column']} is named like a direct identifier ({f['kind']})")
-                            else:
-                                parts.append(f"column {f['column']} holds {f['rows']} valid NHS number(s) "
-                                             f"({_rows_text(f['first_rows'], f['rows'])})")
-                        decision, reason = refuse(
-                            "data minimisation: " + "; ".join(parts) + ". No extract may carry a direct identifier; "
-                            "the whole delivery is refused", "stratify.data_minimisation",
-                            ", ".join(f["column"] for f in findings))
-                if decision == "accepted":
-                    if source.kind == "outcome" and teams is None:
-                        teams = list(cfg.teams)
-                    params = {"delivery_date_yyyymmdd": _ymd(delivery_date), "teams": teams or []}
-                    df = validation_frame(scan, text, source, delivery_date)
-                    missing_required = {c for c in source.required_columns if c not in text.column_names}
-                    res = gxr.run(source_name, df, params, run_name=f"{ctx.run_id}-{delivery_id}-{file_name}")
-                    rows, critical, warns = _result_rows(ctx.run_id, delivery_id, res, suites[source_name], df,
-                                                         params, missing_required, n_rows)
-                    results_rows += rows
-                    warnings += warns
-                    del df
-                    if critical:
-                        decision, reason = "refused", f"{file_name}: refused: {_join(critical)}"
-                if decision == "accepted" and source.kind != "register":
-                    if _register_ids(con) == 0 and not run_registers:
-                        decision, reason = refuse(
-                            "no person register has been accepted yet, so the pseudonyms cannot be checked against it "
-                            "(key mismatch check); deliver the register first, then deliver this file again",
-                            "stratify.key_mismatch", "person_id")
-                    else:
-                        total, unmatched = _key_mismatch(con, text.column("person_id").combine_chunks(), run_registers)
-                        share = unmatched / total if total else 0.0
-                        ok = share <= cfg.validation.key_mismatch_share
-                        detail = (f"{unmatched} of {total} distinct person_id pseudonyms ({share:.0%}) match no registered "
-                                  f"person; limit {cfg.validation.key_mismatch_share:.0%}")
-                        results_rows.append([ctx.run_id, delivery_id, "stratify.key_mismatch", "person_id", "critical",
-                                             ok, total, unmatched, detail])
-                        if not ok:
-                            decision = "held"
-                            reason = (f"{file_name}: held: key mismatch: {detail}. The pseudonymisation key may have "
-                                      "changed upstream; check with the trusted third party before releasing it")
-                if decision == "accepted" and warnings:
-                    decision = "accepted_with_warnings"
-                    reason = f"{file_name}: loaded with warnings: {_join(warnings)}"
-                if decision in ("accepted", "accepted_with_warnings") and source.kind == "register":
-                    run_registers.append(_live_person_ids(text))
+                path = Path(stored_path)
+                v = validate_delivery(cfg, ctx, con, gxr, delivery_id, contract.source(source_name), file_name,
+                                      path, delivery_date)
                 stored = stored_path
-                if decision in ("refused", "held"):
-                    stored = str(quarantine_file(cfg, path, source_name, reason)) if path.exists() else stored_path
-                con.executemany(
-                    "INSERT INTO validation_results (run_id, delivery_id, expectation, column_name, severity, success, "
-                    "element_count, unexpected_count, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    results_rows,
-                ) if results_rows else None
+                if v.decision in ("refused", "held"):
+                    stored = str(quarantine_file(cfg, path, source_name, v.reason)) if path.exists() else stored_path
+                if v.results:
+                    con.executemany(
+                        "INSERT INTO validation_results (run_id, delivery_id, expectation, column_name, severity, "
+                        "success, element_count, unexpected_count, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        v.results,
+                    )
                 con.execute(
                     "UPDATE deliveries SET decision = $d, reason = $r, rows = $n, stored_path = $p WHERE delivery_id = $id",
-                    {"d": decision, "r": reason, "n": n_rows, "p": stored, "id": delivery_id},
+                    {"d": v.decision, "r": v.reason, "n": v.rows, "p": stored, "id": delivery_id},
                 )
                 summary["deliveries"].append({"delivery_id": delivery_id, "source": source_name, "file": file_name,
-                                              "rows": n_rows, "decision": decision, "reason": reason,
+                                              "rows": v.rows, "decision": v.decision, "reason": v.reason,
                                               "seconds": round(time.perf_counter() - started, 2)})
-                text = None
         finally:
-            scan.close()
+            close_workspace(con)
     index = gxr.build_docs()
     summary["data_docs"] = str(index) if index else None
     counts: dict[str, int] = {}

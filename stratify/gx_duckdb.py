@@ -1,0 +1,180 @@
+"""Great Expectations' SQL engine on DuckDB: one persistent connection, regexes in-database.
+
+GX 1.24 ships no DuckDB support of its own, and through the `duckdb-engine`
+SQLAlchemy dialect it fails in two ways, both measured here:
+
+- every metric errors with `list index out of range`: GX returns the
+  connection to SQLAlchemy's pool before it fetches the result, and the pool's
+  rollback on return empties DuckDB's pending result (GX issues 10738 and
+  11579, duckdb_engine issues 734 and 1087). GX keeps one persistent
+  connection, never returned, for the dialects it lists in
+  `_PERSISTED_CONNECTION_DIALECTS` (SQLite, SQL Server, ...); `install()` adds
+  DuckDB to that list.
+- every regex expectation errors with "Regex is not supported for dialect
+  duckdb": GX's `get_dialect_regex_expression` knows no DuckDB.
+  `install()` maps it to DuckDB's `regexp_matches`, a search like the
+  `str.contains` GX's pandas engine uses.
+
+Both patches reach into private names, so great-expectations and duckdb-engine
+are pinned exactly in pyproject.toml and `install()` first checks the
+versions and every name it relies on: if any changed it raises
+`GXInternalsChanged` rather than run suites whose checks silently error.
+
+`duckdb_datasource` gives GX a data source whose connections are cursors on
+a DuckDB connection the caller already holds, so GX reads the tables the
+caller built in that database (also in-memory ones) with its limits.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+
+GX_VERSION = "1.24.1"
+DUCKDB_ENGINE_VERSION = "0.17.0"
+DIALECT = "duckdb"
+
+# GX modules whose SQLAlchemy metric functions call `get_dialect_regex_expression` by module-global name
+REGEX_METRIC_MODULES = (
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex_list",
+    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex_list",
+    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_match_regex_values",
+    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_not_match_regex_values",
+)
+
+_installed = False
+
+
+class GXInternalsChanged(RuntimeError):
+    """A GX or duckdb-engine internal that this module patches is not what it was written against."""
+
+
+class _DialectName(str):
+    """The dialect name as GX's persisted-connection list needs it: equal to the string, with `.value`."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _fail(what: str) -> GXInternalsChanged:
+    return GXInternalsChanged(
+        f"stratify.gx_duckdb was written against great-expectations {GX_VERSION} and duckdb-engine "
+        f"{DUCKDB_ENGINE_VERSION}; {what}. Re-check GX's DuckDB behaviour (tests/test_gx_duckdb.py) "
+        "before changing the pins or this module."
+    )
+
+
+def _global_names(func: Callable) -> set[str]:
+    """The global names a function's code refers to (through decorators)."""
+    return set(inspect.unwrap(func).__code__.co_names)
+
+
+def check_internals() -> None:
+    """Raise GXInternalsChanged unless every GX and duckdb-engine name the patches rely on is as expected."""
+    import importlib
+
+    import duckdb_engine
+    import great_expectations as gx
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+    from great_expectations.expectations.metrics import util
+
+    if gx.__version__ != GX_VERSION:
+        raise _fail(f"great-expectations {gx.__version__} is installed")
+    if duckdb_engine.__version__ != DUCKDB_ENGINE_VERSION:
+        raise _fail(f"duckdb-engine {duckdb_engine.__version__} is installed")
+    if not isinstance(getattr(duckdb_engine, "ConnectionWrapper", None), type):
+        raise _fail("duckdb_engine.ConnectionWrapper is gone")
+    dialects = getattr(see, "_PERSISTED_CONNECTION_DIALECTS", None)
+    if not isinstance(dialects, tuple) or not all(hasattr(d, "value") for d in dialects):
+        raise _fail("sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS is no longer a tuple of dialects")
+    if "_PERSISTED_CONNECTION_DIALECTS" not in _global_names(see.SqlAlchemyExecutionEngine.get_connection):
+        raise _fail("SqlAlchemyExecutionEngine.get_connection no longer consults _PERSISTED_CONNECTION_DIALECTS")
+    if "_PERSISTED_CONNECTION_DIALECTS" not in _global_names(see._dialect_requires_persisted_connection):
+        raise _fail("_dialect_requires_persisted_connection no longer consults _PERSISTED_CONNECTION_DIALECTS")
+    original = getattr(util, "get_dialect_regex_expression", None)
+    if original is None or list(inspect.signature(original).parameters) != ["column", "regex", "dialect", "positive"]:
+        raise _fail("metrics.util.get_dialect_regex_expression changed its signature")
+    for name in REGEX_METRIC_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "get_dialect_regex_expression", None) not in (original, _duckdb_regex_expression):
+            raise _fail(f"{name} no longer imports get_dialect_regex_expression")
+
+
+def _duckdb_regex_expression(column: Any, regex: str, dialect: Any, positive: bool = True) -> Any:
+    """GX's regex expression with DuckDB added: `regexp_matches` (a search, as pandas' str.contains)."""
+    import sqlalchemy as sa
+    from great_expectations.expectations.metrics import util
+
+    if getattr(dialect, "name", None) == DIALECT:
+        match = sa.func.regexp_matches(column, sa.literal(regex))
+        return match if positive else sa.not_(match)
+    return util.get_dialect_regex_expression(column, regex, dialect, positive)
+
+
+def install() -> None:
+    """Make GX's SQL engine work on DuckDB (idempotent); raises GXInternalsChanged if GX changed."""
+    global _installed
+    check_internals()
+    if _installed:
+        return
+    import importlib
+
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    if not any(d == DIALECT for d in see._PERSISTED_CONNECTION_DIALECTS):
+        see._PERSISTED_CONNECTION_DIALECTS = see._PERSISTED_CONNECTION_DIALECTS + (_DialectName(DIALECT),)
+    for name in REGEX_METRIC_MODULES:
+        importlib.import_module(name).get_dialect_regex_expression = _duckdb_regex_expression
+    _installed = True
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_datasource(context: Any, name: str, con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> Any:
+    """A GX SQL data source reading through cursors on `con` (the caller's DuckDB database and limits).
+
+    Every connection GX opens is a new cursor of `con` (same database
+    instance, its own transaction) with `catalog` as its default, so tables the
+    caller built there, in a file or in memory, are GX's tables by their plain
+    names. GX keeps one of them open for the whole validation (see the module
+    docstring); `close_datasource` ends it.
+    """
+    import duckdb_engine
+    import sqlalchemy as sa
+
+    install()
+
+    def cursor() -> duckdb_engine.ConnectionWrapper:
+        cur = con.cursor()
+        if catalog:
+            cur.execute(f"USE {_quoted(catalog)}")
+        return duckdb_engine.ConnectionWrapper(cur)
+
+    ds = context.data_sources.add_sql(name=name, connection_string=f"{DIALECT}://", create_temp_table=False,
+                                      kwargs={"creator": cursor})
+    engine = ds.get_execution_engine()
+    if engine.dialect_name != DIALECT or not isinstance(engine.engine.pool, sa.pool.StaticPool):
+        close_datasource(context, ds)
+        raise _fail("GX did not give the DuckDB data source one persistent connection")
+    return ds
+
+
+def close_datasource(context: Any, ds: Any) -> None:
+    """Close every connection of a data source made by `duckdb_datasource` and remove it from the context.
+
+    Closing the cursor GX kept open ends its read transaction, so the caller
+    can drop or replace the tables it read.
+    """
+    try:
+        ds.get_execution_engine().close()  # disposes the engine: its StaticPool closes the one cursor
+        ds.get_engine().dispose()  # the engine GX used to test the connection
+    finally:
+        context.data_sources.delete(ds.name)

@@ -1,0 +1,136 @@
+"""GX's SQL engine on DuckDB (stratify.gx_duckdb): every expectation type our suites use runs
+in-database with the right counts, errors are reported (never passed), the connection is
+released, and a change in the GX internals the patch relies on stops it loudly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import great_expectations as gx
+import pytest
+from great_expectations.expectations.row_conditions import Column as GXColumn
+
+from stratify import gx_duckdb
+from stratify.validate import RESULT_FORMAT, _errored
+
+E = gx.expectations
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
+    c.execute("ATTACH ':memory:' AS work")
+    c.execute("""
+        CREATE TABLE work.t AS SELECT
+            'R' || i AS record_id,
+            CASE WHEN i = 3 THEN 'NOT-HEX' ELSE sha256(CAST(i AS VARCHAR)) END AS person_id,
+            CASE WHEN i % 4 = 0 THEN 'TRUE' ELSE 'false' END AS flag,
+            CAST(i AS DOUBLE) AS n,
+            CAST(i - 1 AS DOUBLE) AS m,
+            i % 2 = 0 AS even,
+            CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END AS kind,
+            CASE WHEN i = 7 THEN NULL ELSE 'x' END AS needed
+        FROM range(10) AS r(i)
+    """)
+    yield c
+    c.close()
+
+
+def run_suite(con, expectations, name="t"):
+    context = gx.get_context(mode="ephemeral")
+    ds = gx_duckdb.duckdb_datasource(context, "work", con, catalog="work")
+    try:
+        batch = ds.add_table_asset("t", table_name=name).add_batch_definition_whole_table("all")
+        suite = context.suites.add(gx.ExpectationSuite(name="s", expectations=expectations))
+        vd = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+        result = vd.run(result_format=RESULT_FORMAT)
+    finally:
+        gx_duckdb.close_datasource(context, ds)
+    assert "work" not in [d.name for d in context.data_sources.all().values()]
+    return {r.expectation_config.type: r for r in result.results}
+
+
+def test_every_expectation_type_of_the_suites_runs_in_database(con):
+    r = run_suite(con, [
+        E.ExpectTableRowCountToBeBetween(min_value=1),  # the metric that fails without the patch
+        E.ExpectTableColumnsToMatchSet(column_set=["record_id", "person_id", "flag", "n", "m", "even", "kind", "needed"],
+                                       exact_match=True),
+        E.ExpectColumnToExist(column="record_id"),
+        E.ExpectColumnValuesToNotBeNull(column="needed"),
+        E.ExpectColumnValuesToMatchRegex(column="person_id", regex="^[0-9a-f]{64}$"),
+        E.ExpectColumnValuesToBeUnique(column="record_id"),
+        E.ExpectColumnValuesToBeInSet(column="even", value_set=[True]),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=0, max_value=5),
+        E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="m", column_B="n", or_equal=True,
+                                                  ignore_row_if="either_value_is_missing"),
+        E.ExpectColumnValuesToBeNull(column="needed", row_condition=GXColumn(name="kind").is_not_in(["a"])),
+    ])
+    assert not [t for t, x in r.items() if _errored(x.exception_info)]
+    got = {t: (x.success, (x.result or {}).get("unexpected_count")) for t, x in r.items()}
+    assert got == {
+        "expect_table_row_count_to_be_between": (True, None),
+        "expect_table_columns_to_match_set": (True, None),
+        "expect_column_to_exist": (True, None),
+        "expect_column_values_to_not_be_null": (False, 1),
+        "expect_column_values_to_match_regex": (False, 1),
+        "expect_column_values_to_be_unique": (True, 0),
+        "expect_column_values_to_be_in_set": (False, 5),
+        "expect_column_values_to_be_between": (False, 4),
+        "expect_column_pair_values_a_to_be_greater_than_b": (False, 10),
+        "expect_column_values_to_be_null": (False, 5),  # kind 'b' rows (6) less the one null
+    }
+    # BASIC without samples: no delivered value in the results
+    assert "NOT-HEX" not in json.dumps([x.to_json_dict() for x in r.values()], default=str)
+
+
+def test_regex_is_a_search_with_inline_flags_as_in_the_pandas_engine(con):
+    r = run_suite(con, [E.ExpectColumnValuesToMatchRegex(column="flag", regex="^(?i:true|false)$"),
+                        E.ExpectColumnValuesToNotMatchRegex(column="person_id", regex="HEX")])
+    assert r["expect_column_values_to_match_regex"].success  # TRUE matches case-insensitively
+    nm = r["expect_column_values_to_not_match_regex"]
+    assert not nm.success and nm.result["unexpected_count"] == 1  # found inside 'NOT-HEX', unanchored
+
+
+def test_a_metric_error_is_reported_not_passed(con):
+    r = run_suite(con, [E.ExpectColumnValuesToMatchRegex(column="person_id", regex="([unclosed")])
+    x = r["expect_column_values_to_match_regex"]
+    assert not x.success and _errored(x.exception_info)
+
+
+def test_closing_releases_the_connection(con):
+    run_suite(con, [E.ExpectTableRowCountToBeBetween(min_value=1)])
+    con.execute("DROP TABLE work.t")  # GX's read transaction is over
+    con.execute("CREATE TABLE work.t AS SELECT 1 AS record_id")
+    r = run_suite(con, [E.ExpectTableRowCountToBeBetween(min_value=2)])
+    assert r["expect_table_row_count_to_be_between"].success is False  # sees the new table, not a snapshot
+
+
+def test_install_is_idempotent_and_registers_duckdb_once():
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    gx_duckdb.install()
+    gx_duckdb.install()
+    assert sum(1 for d in see._PERSISTED_CONNECTION_DIALECTS if d == "duckdb") == 1
+    assert see._dialect_requires_persisted_connection(connection_string="duckdb://")
+
+
+@pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version"])
+def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
+    import importlib
+
+    import duckdb_engine
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    if change == "gx_version":
+        monkeypatch.setattr(gx, "__version__", "1.25.0")
+    elif change == "dialect_list":
+        monkeypatch.setattr(see, "_PERSISTED_CONNECTION_DIALECTS", ["sqlite"])
+    elif change == "regex_import":
+        module = importlib.import_module(gx_duckdb.REGEX_METRIC_MODULES[0])
+        monkeypatch.setattr(module, "get_dialect_regex_expression", lambda *a, **k: None)
+    else:
+        monkeypatch.setattr(duckdb_engine, "__version__", "0.18.0")
+    with pytest.raises(gx_duckdb.GXInternalsChanged, match="written against great-expectations"):
+        gx_duckdb.install()
