@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
+import subprocess
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -378,3 +380,42 @@ def test_a_synthetic_night_with_a_broken_delivery(tmp_path):
     assert manifest["validation_summary"] == "validation.html"
     assert "validation.html" in [o["path"] for o in manifest["outputs"]]
     assert modes_under(cfg.out / "runs", cfg.quarantine, cfg.archive) == []
+
+
+# --------------------------------------------------------------------------- in a browser, offline
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def offline_screenshot(page: Path, tmp: Path) -> "PIL.Image.Image":
+    """A headless Chromium screenshot of `page` with every host name unresolvable (as on an offline machine)."""
+    from PIL import Image
+
+    shot = tmp / f"{page.stem}.png"
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND",
+         f"--user-data-dir={tmp / 'profile'}", f"--screenshot={shot}", "--window-size=1280,1000", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Image.open(shot).convert("RGB")
+
+
+def share_of(img, rgb: tuple[int, int, int], tolerance: int = 3) -> float:
+    """The share of pixels within `tolerance` of a colour."""
+    import numpy as np
+
+    px = np.asarray(img, dtype=np.int16)
+    return float((np.abs(px - np.array(rgb, dtype=np.int16)) <= tolerance).all(axis=-1).mean())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
+def test_offline_browser_renders_data_docs_and_summary_styled(night, tmp_path):
+    docs = staging_dir(night["cfg"], night["ctx"]) / "validation" / "data_docs"
+    broken_page = next(docs.glob(f"validations/health/*health_{DDATE}_2.csv/*/*.html"))
+    docs_img = offline_screenshot(broken_page, tmp_path)
+    assert share_of(docs_img, (0xE2, 0xE3, 0xE5)) > 0.01  # the grey section bands of our stylesheet
+    summary_img = offline_screenshot(night["page_path"], tmp_path)
+    assert share_of(summary_img, (0xFF, 0xF1, 0xE5)) > 0.002  # the "held" banner
+    assert share_of(summary_img, (0xFF, 0xEB, 0xE9)) > 0.0002  # "refused" badges
