@@ -38,7 +38,7 @@ def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunCo
                 "INSERT INTO runs (run_id, place, as_of, started_at, status) VALUES ($1, $2, $3, $4, 'running')",
                 [ctx.run_id, cfg.place, as_of, now_utc()],
             )
-    staging_dir(cfg, ctx).mkdir(parents=True, exist_ok=True)
+    staging_dir(cfg, ctx).mkdir(mode=0o750, parents=True, exist_ok=True)
     return ctx
 
 
