@@ -216,7 +216,7 @@ def test_the_whole_pipeline_publishes_from_an_encrypted_warehouse(tmp_path, monk
     caplog.set_level(logging.INFO)
     monkeypatch.setenv(KEY_ENV, KEY)
     as_of = date(2026, 11, 20)
-    cfg = encrypted_place(tmp_path)
+    cfg = encrypted_place(tmp_path, extra="model:\n  history_months: 16\n")  # a shorter training history: faster
     synthesize(cfg, people=1000, as_of=as_of, seed=3)
     result = run_pipeline(cfg, as_of)
     assert result["status"] == "published", result
