@@ -72,10 +72,20 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
         ) from None
     try:
         if not read_only:
+            _restrict_files(cfg)
             migrate(con)
         yield con
     finally:
         con.close()
+
+
+def _restrict_files(cfg: PlaceConfig) -> None:
+    """The warehouse file and its write-ahead log are owner/group-only (0o640), like every output."""
+    from stratify.perms import restrict
+
+    for path in (cfg.warehouse, cfg.warehouse.with_name(cfg.warehouse.name + ".wal")):
+        if path.exists() and path.stat().st_mode & 0o007:
+            restrict(path)
 
 
 def _open_encrypted(cfg: PlaceConfig, read_only: bool, settings: dict[str, Any]) -> duckdb.DuckDBPyConnection:

@@ -229,3 +229,20 @@ def test_the_whole_pipeline_publishes_from_an_encrypted_warehouse(tmp_path, monk
     out = capsys.readouterr()
     assert KEY not in caplog.text and KEY not in out.out and KEY not in out.err
     assert KEY not in repr(result)
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_the_warehouse_file_is_owner_and_group_only(tmp_path, monkeypatch, encrypted):
+    import stat
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    cfg = encrypted_place(tmp_path) if encrypted else write_place(tmp_path)
+    old = os.umask(0o022)
+    try:
+        with connect(cfg):
+            pass
+        with connect(cfg):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(cfg.warehouse.stat().st_mode) & 0o007 == 0
