@@ -226,3 +226,40 @@ def test_event_delivery_without_any_register_is_refused(tmp_path):
     summary = validate_deliveries(cfg, ctx)
     d = summary["deliveries"][0]
     assert d["decision"] == "refused" and "no person register has been accepted yet" in d["reason"]
+
+
+def test_row_numbers_are_file_order_in_big_deliveries(tmp_path):
+    """The first failing rows are counted in file order although DuckDB reads in parallel (many row groups)."""
+    import duckdb
+
+    cfg = make_place(tmp_path / "place")
+    write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
+    (cfg.landing / "health").mkdir(parents=True)
+    n = 200_000
+    def rows(bad_codes: bool, nhs: bool) -> str:
+        return f"""
+            SELECT 'H' || i AS record_id, sha256('p' || (i % 30)) AS person_id,
+                   DATE '2026-01-01' + CAST(i % 300 AS INTEGER) AS event_date,
+                   CASE WHEN {bad_codes} AND i + 1 IN (123457, 199999) THEN 'ae_attendence' ELSE 'ae_attendance' END
+                       AS event_type,
+                   CASE WHEN {nhs} AND i + 1 = 150001 THEN '943 476 5919' END AS diagnosis_code
+            FROM range({n}) AS t(i)"""
+
+    files = {"codes": f"health_{DDATE}.parquet", "codes_csv": f"health_{DDATE}_2.csv", "nhs": f"health_{DDATE}_3.parquet"}
+    folder = cfg.landing / "health"
+    con = duckdb.connect()
+    con.execute(f"COPY ({rows(True, False)}) TO '{folder / files['codes']}' (FORMAT parquet, ROW_GROUP_SIZE 10000)")
+    con.execute(f"COPY ({rows(True, False)}) TO '{folder / files['codes_csv']}' (FORMAT csv, HEADER)")
+    con.execute(f"COPY ({rows(False, True)}) TO '{folder / files['nhs']}' (FORMAT parquet, ROW_GROUP_SIZE 10000)")
+    con.close()
+    ctx = new_run(cfg)
+    discover_deliveries(cfg, ctx, settle_seconds=0)
+    validate_deliveries(cfg, ctx)
+    got = deliveries(cfg, ctx.run_id)
+    for key in ("codes", "codes_csv"):
+        row = got[files[key]]
+        assert row["decision"] == "refused" and row["rows"] == n
+        assert f"failed in 2 of {n} rows (data rows 123457, 199999)" in row["reason"], row["reason"]
+    nhs = got[files["nhs"]]
+    assert "column diagnosis_code holds 1 valid NHS number(s) (data row 150001)" in nhs["reason"], nhs["reason"]
+    assert NHS_NUMBER not in nhs["reason"] and "943 476 5919" not in nhs["reason"]
