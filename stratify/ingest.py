@@ -290,6 +290,9 @@ def _read_header(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     line = line.rstrip("\r\n")
+    if "\r" in line:
+        raise DeliveryReadError(path, "lines end with a carriage return only (CR): the contract's CSV ends lines with "
+                                      "LF or CRLF; re-export with Windows or Unix line endings")
     if not line.strip():
         raise DeliveryReadError(path, "the first line is empty: a CSV delivery starts with one header row")
     commas, semis, tabs = line.count(","), line.count(";"), line.count("\t")
@@ -413,6 +416,9 @@ def delivery_select(con: duckdb.DuckDBPyConnection, path: Path, source: Source) 
             head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8) and size <= 3 or head.strip() == b"" and size < 4:
             raise DeliveryReadError(path, "empty file (no header row)")
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"; also covers UTF-32 LE
+            raise DeliveryReadError(path, "UTF-16 or UTF-32 encoded (byte-order mark at offset 0): the contract "
+                                          "requires UTF-8; re-export as UTF-8 CSV")
         nul = _first_nul(path)
         if nul:
             raise DeliveryReadError(path, f"NUL byte at offset {nul[0]} (line {nul[1]}) of {size} bytes: not a text CSV "
