@@ -11,6 +11,7 @@ that must never appear in a reason, a validation result or a report
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Callable
@@ -210,6 +211,39 @@ def sparse_after_rows(path: Path, good: pa.Table, size: int = 2 * 1024 ** 3) -> 
     return []
 
 
+def _ragged(row: int, delta: int):
+    """One data row with one field too many (`delta` 1) or too few (-1): line row + 2 of the file."""
+    def build(path: Path, good: pa.Table) -> list[str]:
+        lines = csv_bytes(text_rows(good), good.column_names).split("\n")
+        line = lines[row + 1]
+        lines[row + 1] = line + ",ward 7" if delta > 0 else line.rsplit(",", 1)[0]
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return ["ward 7"] if delta > 0 else []
+    return build
+
+
+def _utf16(path: Path, good: pa.Table) -> list[str]:
+    path.write_bytes(csv_bytes(text_rows(good), good.column_names).encode("utf-16"))  # with a byte-order mark
+    return []
+
+
+def _cr_only(path: Path, good: pa.Table) -> list[str]:
+    path.write_bytes(csv_bytes(text_rows(good), good.column_names).replace("\n", "\r").encode("utf-8"))
+    return []
+
+
+def _other_key(rows):
+    """Every pseudonym re-keyed, as when the trusted third party's key changes: valid hex, nobody registered."""
+    for r in rows:
+        r["person_id"] = hashlib.sha256(("rekeyed" + r["person_id"]).encode()).hexdigest()
+    return []
+
+
+def _nhs_number_value(rows):
+    rows[5]["diagnosis_code"] = "943 476 5919"  # the standard test NHS number (passes modulus 11)
+    return ["943 476 5919", "9434765919"]
+
+
 N = 300  # rows per broken delivery; row k below is data row k + 1 in a reason
 
 CASES: tuple[Case, ...] = (
@@ -247,6 +281,19 @@ CASES: tuple[Case, ...] = (
          reason=("person_id matches the contract pattern `pseudonym`", f"1 of {N} rows", "data row 2")),
     Case("duplicate record_id", f"health_{STAMP}_20.csv", _csv_with(_duplicate_record_ids),
          reason=("record_id is unique within the delivery", f"2 of {N} rows", "data rows 11, 12")),
+    Case("extra field on one row", f"health_{STAMP}_22.csv", _ragged(6, +1),
+         reason=("wrong number of fields at line 8", "expected 8 as in the header, found 9")),
+    Case("missing field on one row", f"health_{STAMP}_23.csv", _ragged(6, -1),
+         reason=("wrong number of fields at line 8", "expected 8 as in the header, found 7")),
+    Case("utf-16 csv", f"health_{STAMP}_24.csv", _utf16, reason=("UTF-16", "re-export as UTF-8")),
+    Case("carriage returns only", f"health_{STAMP}_25.csv", _cr_only, reason=("carriage return only",)),
+    Case("pseudonymisation key changed", f"health_{STAMP}_26.csv", _csv_with(_other_key), decision="held",
+         reason=("key mismatch", "match no registered person", "person_id")),
+    Case("nhs number in a column", f"health_{STAMP}_27.csv", _csv_with(_nhs_number_value),
+         reason=("data minimisation", "column diagnosis_code holds 1 valid NHS number(s) (data row 6)")),
+    Case("column named like an identifier", f"health_{STAMP}_28.csv",
+         _csv_with(_nothing, columns=["record_id", "person_id", "event_date", "event_type", "nhs_no"]),
+         reason=("data minimisation", "column nhs_no is named like a direct identifier (nhs_number)")),
     Case("file name matching no source", "hospital_extract_nov.csv", good_csv,
          reason=("matches no source",), quarantine="_unrecognised"),
     Case("file in the wrong source folder", f"health_{STAMP}_21.csv", good_csv, folder="police",
