@@ -323,10 +323,13 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
     for a fairness gap), the lists carry the crisis tier only and the run's
     summary says why; a biased model is never used just to fill a list.
     """
-    trained = None
+    trained, untrainable = None, None
     bundle = load_promoted(cfg)
     if bundle is None:
-        trained = train_model(cfg, ctx.as_of)
+        try:
+            trained = train_model(cfg, ctx.as_of)
+        except ModelError as exc:  # e.g. too little history yet: crisis rules still work
+            untrainable = str(exc)
         bundle = load_promoted(cfg)
     with connect(cfg) as con:
         df = con.execute(
@@ -352,7 +355,9 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
         "crisis": int((scores["tier"] == "crisis").sum()),
         "wobbling": int((scores["tier"] == "wobbling").sum()),
     }
-    if bundle is None:
+    if untrainable:
+        summary["warning"] = f"no wobbling model could be trained ({untrainable}); lists show the crisis tier only."
+    elif bundle is None:
         summary["warning"] = (
             f"no promoted wobbling model: the model trained tonight ({trained['model_version']}) was held back "
             f"({trained['why']}); lists show the crisis tier only. See {trained['model_card']}."

@@ -1045,6 +1045,8 @@ def synthesize(cfg: PlaceConfig, people: int, as_of: date, years: int = 3, seed:
     files: list[tuple[str, int]] = []
 
     def write(source: str, table: pa.Table, seq: int = 1) -> None:
+        if table.num_rows == 0:  # an empty delivery breaks the contract: send none
+            return
         name = f"{source}_{stamp}{'' if seq == 1 else f'_{seq}'}.parquet"
         _write(table, cfg.landing / source / name)
         files.append((f"{source}/{name}", table.num_rows))

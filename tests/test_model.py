@@ -118,3 +118,14 @@ def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
     assert out["tier"].tolist() == ["crisis", ""]
     assert out["score"].tolist() == [1.0, 0.0]
     assert out["reasons"].tolist() == ["3 disadvantage domains", ""]
+
+
+def test_a_place_with_too_little_history_publishes_the_crisis_tier_with_a_warning(tmp_path):
+    cfg = write_place(tmp_path, extra="model:\n  history_months: 6\n")  # fewer snapshots than 2 horizons + 2
+    synthesize(cfg, people=400, as_of=AS_OF, seed=2)
+    result = run_pipeline(cfg, AS_OF)
+    assert result["status"] == "published"
+    warning = result["stages"]["score"]["warning"]
+    assert "not enough history" in warning and "crisis tier only" in warning
+    lists = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (cfg.out / "latest" / "lists").glob("*.csv"))
+    assert set(lists["tier"]) <= {"crisis"}
