@@ -11,8 +11,15 @@ the function that decides each delivery) in a child process, so that the peak
 resident memory reported is the validation's own and not the generator's.
 
 Figures go to stdout and to bench/results/validate-<rows>.json (kept out of
-git). The bench fails (exit 1) if the delivery is not accepted: a fast
-validation that refuses good data measures nothing.
+git): `health_validate_s` is the health delivery's own time as the stage
+reports it, `stage_s` the whole stage (register, health, Data Docs),
+`process_cpu_s` the child's CPU seconds (all threads; it moves less than wall
+time when other work shares the machine, so the 1-minute load average is
+recorded too) and `peak_rss_mb` its peak resident memory. Memory follows the
+place's `duckdb.memory_limit` (`--memory-limit`, 1GB here): the delivery is
+held by DuckDB, which spills past the limit. The bench fails (exit 1) if a
+delivery is not accepted: a fast validation that refuses good data measures
+nothing.
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ BAD = {
     "upper_pseudonym": (_set(1, "person_id", pid(1).upper()), "refused", ["person_id matches the contract pattern", "data row 2"]),
     "duplicate_record": (_set(9, "record_id", "H8"), "refused", ["record_id is unique", "2 of 40 rows", "data rows 9, 10"]),
     "end_before_start": (_set(1, "end_date", "2025-12-01"), "refused", ["end_date is not before event_date", "data row 2"]),
+    "empty_pseudonym": (_set(2, "person_id", ""), "refused",
+                        ["person_id: person_id is required (no empty values) - failed in 1 of 40 rows (data row 3)"]),
     "nhs_column": (None, "refused", ["column nhs_number is named like a direct identifier (nhs_number)"]),
     "nhs_value": (_set(5, "diagnosis_code", "943 476 5919"), "refused",
                   ["column diagnosis_code holds 1 valid NHS number(s) (data row 6)", "data minimisation"]),
