@@ -331,6 +331,11 @@ def load_work_table(con: duckdb.DuckDBPyConnection, path: Path, source: Source, 
         delivered = [r[0] for r in con.execute(f"DESCRIBE {text_sql}").fetchall()]
     except duckdb.Error as exc:
         raise delivery_read_error(path, exc) from None
+    reserved = sorted(set(delivered) & ({n for c in source.columns for n in _companions(c)}
+                                        | {n for n in delivered if n.startswith("__stratify_")}))
+    if reserved:  # a delivered column would clash with a parsed companion or helper of the work table
+        raise DeliveryReadError(path, f"column(s) {', '.join(reserved)} are not in the contract for this source "
+                                      "(data minimisation: deliver only the contract's columns)")
     helpers, items = _companion_sql(source, set(delivered))
     inner = f"SELECT {', '.join(['t0.*'] + helpers)} FROM ({text_sql}) AS t0"
     keep = "t.*" + (f" EXCLUDE ({', '.join(h.rsplit(' AS ', 1)[1] for h in helpers)})" if helpers else "")

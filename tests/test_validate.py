@@ -38,6 +38,7 @@ BAD = {
     # name: (rows mutation, expected decision, substrings of the reason)
     "missing_column": (None, "refused", ["required column event_type is missing"]),
     "extra_column": (None, "refused", ["notes", "not in the contract", "data minimisation"]),
+    "companion_named_column": (None, "refused", ["column(s) event_date__calendar are not in the contract"]),
     "wrong_types": (_set(5, "length_of_stay_days", "three"), "refused",
                     ["length_of_stay_days: length_of_stay_days is an integer", "data row 6", "1 of 40 rows"]),
     "slash_date": (_set(3, "event_date", "31/02/2026"), "refused", ["event_date", "YYYY-MM-DD", "data row 4"]),
@@ -99,6 +100,10 @@ def batch(tmp_path_factory):
             cols.append("notes")
             for r in rows:
                 r["notes"] = "x"
+        if key == "companion_named_column":  # the name of a column validation derives itself
+            cols.append("event_date__calendar")
+            for r in rows:
+                r["event_date__calendar"] = "true"
         if key == "nhs_column":
             cols.append("nhs_number")
             for r in rows:
