@@ -52,10 +52,12 @@ def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
         registered = fetch_one(con, "SELECT count(*) FROM raw_register")[0]
     if registered == 0:
         return "no person register has ever been loaded; deliver a register before lists can be published"
-    bad = {s for s, d in rows if d in ("refused", "held")}
-    if "register" in bad:
+    if any(s == "register" and d in ("refused", "held") for s, d in rows):
         return "tonight's register delivery was refused or held; the last good lists stay published"
-    delivered = {s for s, _ in rows}
+    # A source counts as refused when it delivered tonight and none of its files got in.
+    good = {s for s, d in rows if d in ("accepted", "accepted_with_warnings")}
+    bad = {s for s, d in rows if d in ("refused", "held")} - good
+    delivered = good | bad
     if delivered and len(bad) / len(delivered) > cfg.validation.max_refused_share:
         return (f"{len(bad)} of {len(delivered)} sources delivered tonight were refused or held "
                 f"(more than {cfg.validation.max_refused_share:.0%}); the last good lists stay published")

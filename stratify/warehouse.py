@@ -151,9 +151,21 @@ def _encrypted_open_message(cfg: PlaceConfig, detail: str) -> str:
 
 
 def migrate(con: duckdb.DuckDBPyConnection, ddl_dir: Path = DDL_DIR) -> list[str]:
-    """Apply the numbered DDL files in order; each file's statements are idempotent."""
+    """Apply the numbered DDL files in order; each file's statements are idempotent.
+
+    A file is applied once: a schema change is a new numbered file, never an
+    edit of one already applied, so a database that has recorded every file
+    needs nothing (this check runs on every connection and costs one query).
+    """
+    paths = sorted(ddl_dir.glob("*.sql"))
+    try:
+        done = {name for (name,) in con.execute("SELECT file_name FROM schema_migrations").fetchall()}
+    except duckdb.CatalogException:
+        done = set()
+    if {p.name for p in paths} <= done:
+        return []
     applied = []
-    for path in sorted(ddl_dir.glob("*.sql")):
+    for path in paths:
         run_sql_file(con, path, step="migrate")
         applied.append(path.name)
     con.execute(

@@ -38,3 +38,35 @@ def test_switch_latest_is_a_relative_symlink_to_the_run(tmp_path):
     assert os.readlink(latest_link(cfg)) == os.path.join("runs", "r2")
     assert not staging_dir(cfg, second).exists()
     assert [p.name for p in (cfg.out).iterdir() if p.name.startswith(".latest")] == []
+
+
+def test_publication_gate_counts_a_source_refused_only_when_none_of_its_files_got_in(tmp_path):
+    from datetime import date
+
+    from helpers import add_person
+    from stratify.audit import start_run
+    from stratify.publish import publication_gate
+    from stratify.warehouse import connect
+
+    cfg = write_place(tmp_path)
+    ctx = start_run(cfg, date(2026, 6, 1))
+    with connect(cfg) as con:
+        assert publication_gate(cfg, ctx).startswith("no person register")
+        add_person(con, 1)
+
+    def deliver(source, decision):
+        with connect(cfg) as con:
+            con.execute("INSERT INTO deliveries (run_id, source, file_name, sha256, size_bytes, received_at, decision) "
+                        "VALUES ($1, $2, 'f', 'x', 1, now(), $3)", [ctx.run_id, source, decision])
+
+    deliver("health", "refused")
+    deliver("health", "accepted")
+    deliver("police", "accepted")
+    assert publication_gate(cfg, ctx) is None  # health got one file in
+    deliver("housing", "refused")
+    deliver("social_care", "held")
+    assert "2 of 4 sources" not in (publication_gate(cfg, ctx) or "")  # 2 of 4 is not more than half
+    deliver("outcomes", "refused")
+    assert publication_gate(cfg, ctx).startswith("3 of 5 sources")
+    deliver("register", "refused")
+    assert "register" in publication_gate(cfg, ctx)
