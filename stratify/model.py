@@ -113,8 +113,11 @@ def candidates(seed: int) -> dict[str, Any]:
     """The models compared: a transparent baseline and gradient-boosted trees."""
     return {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+        # Slow learning with small, well-populated leaves: on a 100,000-person synthetic place this reached
+        # a precision at capacity of 0.573 against 0.500 for (150 iterations, rate 0.08, 31 leaves).
         "hist_gradient_boosting": HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed
+            max_iter=400, learning_rate=0.03, max_leaf_nodes=15, min_samples_leaf=50, l2_regularization=1.0,
+            random_state=seed,
         ),
     }
 
