@@ -368,7 +368,24 @@ NHS_MACRO = (
 NHS_CANDIDATE = "[ -]*(?:[0-9][ -]*){10}"
 
 
-def identifier_findings(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[dict]:
+def parquet_columns_without_digits(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
+    """Columns of a Parquet delivery typed DATE, TIMESTAMP or BOOLEAN: their text can never be ten digits.
+
+    The NHS-number scan skips them (on a big delivery the date columns are
+    most of its cost); a CSV has no types, so every column is scanned.
+    """
+    if Path(path).suffix.lower() != ".parquet":
+        return set()
+    try:
+        described = con.execute("SELECT * FROM read_parquet($path) LIMIT 0", {"path": str(path)}).description
+    except duckdb.Error:
+        return set()
+    return {name for name, type_code, *_ in described
+            if str(type_code).upper() in ("DATE", "BOOLEAN") or str(type_code).upper().startswith("TIMESTAMP")}
+
+
+def identifier_findings(con: duckdb.DuckDBPyConnection, columns: list[str],
+                        without_digits: set[str] = frozenset()) -> list[dict]:
     """Direct identifiers in the work table: columns named like one, and valid NHS numbers in any column.
 
     Each finding names the column, the kind, how many rows and the first row
@@ -377,7 +394,8 @@ def identifier_findings(con: duckdb.DuckDBPyConnection, columns: list[str]) -> l
     hyphens) and passes the modulus-11 check digit, by integer arithmetic.
     One regular expression per value of a possible length, and the digits
     are only taken out of the values it matches: the scan reads every
-    column of a big delivery, so it is kept cheap.
+    column of a big delivery, so it is kept cheap. Columns in
+    `without_digits` (see `parquet_columns_without_digits`) are not read.
     """
     contract = load_contract()
     findings = []
@@ -392,10 +410,13 @@ def identifier_findings(con: duckdb.DuckDBPyConnection, columns: list[str]) -> l
         return (f"CASE WHEN length({c}) BETWEEN 10 AND 13 THEN CASE WHEN regexp_full_match({c}, $nhs) "
                 f"THEN CAST(regexp_replace({c}, '[ -]', '', 'g') AS BIGINT) END END")
 
+    scanned = [n for n in columns if n not in without_digits]
+    if not scanned:
+        return findings
     counts = con.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER (WHERE stratify_nhs_int_ok({nhs_int(n)}))" for n in columns)
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE stratify_nhs_int_ok({nhs_int(n)}))" for n in scanned)
         + f" FROM {WORK_TABLE}", {"nhs": NHS_CANDIDATE}).fetchall()[0]
-    for name, n in zip(columns, counts):
+    for name, n in zip(scanned, counts):
         if n:
             first = con.execute(
                 f"SELECT rowid + 1 FROM {WORK_TABLE} WHERE stratify_nhs_int_ok({nhs_int(name)}) ORDER BY rowid "
@@ -679,7 +700,7 @@ def validate_delivery(cfg: PlaceConfig, ctx: RunContext, con: duckdb.DuckDBPyCon
         refuse(exc.reason, "stratify.read")
         return v
     try:
-        findings = identifier_findings(con, delivered)
+        findings = identifier_findings(con, delivered, parquet_columns_without_digits(con, path))
         if findings:
             parts = []
             for f in findings:

@@ -270,3 +270,31 @@ def test_row_numbers_are_file_order_in_big_deliveries(tmp_path):
     nhs = got[files["nhs"]]
     assert "column diagnosis_code holds 1 valid NHS number(s) (data row 150001)" in nhs["reason"], nhs["reason"]
     assert NHS_NUMBER not in nhs["reason"] and "943 476 5919" not in nhs["reason"]
+
+
+def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_path):
+    import datetime as dt
+
+    import duckdb
+
+    from stratify.validate import parquet_columns_without_digits
+
+    cfg = make_place(tmp_path / "place")
+    write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
+    rows = health_rows()
+    path = cfg.landing / "health" / f"health_{DDATE}.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "record_id": [r["record_id"] for r in rows], "person_id": [r["person_id"] for r in rows],
+        "event_date": pa.array([dt.date.fromisoformat(r["event_date"]) for r in rows], pa.date32()),
+        "event_type": [r["event_type"] for r in rows], "deleted": [False] * len(rows),
+        "length_of_stay_days": pa.array([int(NHS_NUMBER) if i == 1 else None for i in range(len(rows))], pa.int64()),
+    }), path)
+    assert parquet_columns_without_digits(duckdb.connect(), path) == {"event_date", "deleted"}
+    ctx = new_run(cfg)
+    discover_deliveries(cfg, ctx, settle_seconds=0)
+    validate_deliveries(cfg, ctx)
+    row = deliveries(cfg, ctx.run_id)[path.name]
+    assert row["decision"] == "refused"
+    assert "column length_of_stay_days holds 1 valid NHS number(s) (data row 2)" in row["reason"], row["reason"]
+    assert NHS_NUMBER not in row["reason"]
