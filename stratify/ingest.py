@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import os
 import re
@@ -27,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from stratify.files import sha256_file
 from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.contract import Source, load_contract
@@ -51,14 +51,6 @@ class DeliveryReadError(ValueError):
 
 
 # --------------------------------------------------------------------------- files
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _same_content(a: Path, b: Path) -> bool:

@@ -10,7 +10,6 @@ published run is what everyone sees; a run that fails before it leaves
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ import pandas as pd
 
 from stratify import __version__
 from stratify.audit import record_publications
+from stratify.files import fsync_dir, sha256_file
 from stratify.config import PlaceConfig
 from stratify.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
@@ -33,14 +33,6 @@ from stratify.warehouse import connect, fetch_one
 
 class PublishHeld(RuntimeError):
     """The run must not publish (e.g. the register was refused); `latest` stays as it was."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
@@ -185,14 +177,6 @@ def switch_latest(cfg: PlaceConfig, ctx: RunContext) -> Path:
         tmp.unlink()
     os.symlink(os.path.relpath(final, cfg.out), tmp)
     os.replace(tmp, link)
-    _fsync_dir(cfg.out)
-    _fsync_dir(runs_dir(cfg))
+    fsync_dir(cfg.out)
+    fsync_dir(runs_dir(cfg))
     return final
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 
 import fsspec
 
+from stratify.files import fsync_dir, sha256_file
 from stratify.config import ConfigError, DropConfig, PlaceConfig
 from stratify.context import RunContext
 from stratify.stages import write_stage_summary
@@ -327,22 +328,6 @@ def _stat(drop: Drop, f: RemoteFile) -> RemoteFile | None:
 # --------------------------------------------------------------------------- copying
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def copy_to_part(drop: Drop, f: RemoteFile, part: Path) -> tuple[int, str]:
     """Stream the remote file into `part`, hashing as it goes; fsync before returning (bytes, sha256)."""
     h = hashlib.sha256()
@@ -426,7 +411,7 @@ def _pull_file(con, cfg: PlaceConfig, ctx: RunContext, drop: Drop, f: RemoteFile
                     detail=detail or "same path, size and sha256 as an earlier pull")
             return "already_pulled", 0
         if target.exists():
-            if _sha256_file(target) != digest:
+            if sha256_file(target) != digest:
                 _record(con, ctx, dc, f, "refused_name_clash", sha256=digest, detail=(
                     f"a different file named {f.name} is already in the landing folder {dc.source}/; not "
                     "overwritten. It is pulled once that one has been processed, or deliver it under a new name"))
@@ -434,7 +419,7 @@ def _pull_file(con, cfg: PlaceConfig, ctx: RunContext, drop: Drop, f: RemoteFile
             detail = "the same file was already in the landing folder; kept it"
         else:
             os.replace(part, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         if dc.delete_at_source:
             failed = _delete_at_source(drop, f, marker)
             deleted = failed is None
