@@ -46,7 +46,10 @@ demo: venv
 	@echo
 	@echo "Lists:      $(CURDIR)/$(DEMO_OUT)/latest/lists/"
 	@ls $(DEMO_OUT)/latest/lists/ 2>/dev/null | sed 's/^/              /' || true
+	@echo "Teams:      $(CURDIR)/$(DEMO_OUT)/latest/teams/<team>/ (report.html, <team>.xlsx)"
+	@echo "Overview:   $(CURDIR)/$(DEMO_OUT)/latest/overview.html"
 	@echo "Manifest:   $(CURDIR)/$(DEMO_OUT)/latest/manifest.json"
+	@echo "Validation: $(CURDIR)/$(DEMO_OUT)/latest/validation.html"
 	@echo "Data Docs:  $(CURDIR)/$(DEMO_OUT)/latest/validation/data_docs/index.html"
 	@echo "Airflow:    AIRFLOW_HOME=$(CURDIR)/airflow_home (log: airflow_home/dags-test.log)"
 
