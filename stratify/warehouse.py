@@ -59,13 +59,10 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
         else:
             con = duckdb.connect(str(cfg.warehouse), read_only=read_only, config=settings)
     except duckdb.IOException as exc:
-        raise WarehouseError(
-            f"cannot open the warehouse {cfg.warehouse}: {exc}. If another stratify run or program "
-            "holds it, wait for it to finish; if the file is damaged, rebuild it from the archive."
-        ) from exc
+        raise WarehouseError(_open_message(cfg, exc)) from exc
     except duckdb.Error as exc:
         if "encrypted" not in str(exc):
-            raise
+            raise WarehouseError(_open_message(cfg, exc)) from exc
         raise WarehouseError(
             f"the warehouse {cfg.warehouse} is encrypted: add `encryption: {{key_env: STRATIFY_WAREHOUSE_KEY}}` "
             "to the place configuration and set that environment variable to the key"
@@ -73,10 +70,28 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
     try:
         if not read_only:
             _restrict_files(cfg)
-            migrate(con)
+            try:
+                migrate(con)
+            except (duckdb.Error, WarehouseError) as exc:  # the first read of a damaged file fails here
+                if "Corrupt" not in str(exc) and "checksum" not in str(exc):
+                    raise
+                raise WarehouseError(_open_message(cfg, exc)) from exc
         yield con
     finally:
         con.close()
+
+
+def _open_message(cfg: PlaceConfig, exc: Exception) -> str:
+    """Why the warehouse file cannot be opened, and what to do: held by another program, damaged, or other."""
+    text = str(exc)
+    if "lock" in text.lower():
+        return (f"the warehouse {cfg.warehouse} is in use by another program ({text}); wait for it to finish or "
+                "stop it, then run again")
+    if "not a valid DuckDB database" in text or "Corrupt" in text or "checksum" in text:
+        return (f"the warehouse {cfg.warehouse} is damaged (corrupt: {text}); restore it from its last backup, "
+                f"or rebuild it by loading the archived deliveries in {cfg.archive}, then run again")
+    return (f"cannot open the warehouse {cfg.warehouse}: {text}. If another stratify run or program "
+            "holds it, wait for it to finish; if the file is damaged, rebuild it from the archive.")
 
 
 def _restrict_files(cfg: PlaceConfig) -> None:
