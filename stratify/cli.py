@@ -36,9 +36,23 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from stratify.pipeline import run_pipeline
 
+    from stratify.runlock import RunLocked
+    from stratify.status import explain_failure
+
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    result = run_pipeline(cfg, args.as_of)
+    try:
+        result = run_pipeline(cfg, args.as_of)
+    except RunLocked as exc:  # refused at once: nothing was touched
+        print(f"stratify: {exc}", file=sys.stderr)
+        return 4
+    except Exception as exc:
+        if args.debug:
+            raise
+        message, action = explain_failure(cfg, exc, (read_status_stage(cfg) or "run"))
+        print(f"stratify: run failed: {message}\nWhat to do: {action}\nStatus: {cfg.out / 'status.json'}",
+              file=sys.stderr)
+        return 1
     result["total_seconds"] = round(time.perf_counter() - t0, 3)
     print(json.dumps(result, indent=2, default=str))
     if result["status"] == "published":
@@ -46,6 +60,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     print(f"\nNothing published: {result.get('message')}", file=sys.stderr)
     return 3
+
+
+def read_status_stage(cfg) -> str | None:
+    """The stage the status file says the run was in (where it failed)."""
+    from stratify.status import read_status
+
+    return (read_status(cfg) or {}).get("stage")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

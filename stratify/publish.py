@@ -89,7 +89,14 @@ def list_notices(stages: dict) -> list[str]:
 
 
 def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
-    """Write lists and the manifest into staging, then publish the run and switch `latest`."""
+    """Write lists and the manifest into staging, check them, then publish the run and switch `latest`.
+
+    Running it again for a run that `latest` already shows (an Airflow retry
+    after the switch) changes nothing and returns the same summary.
+    """
+    done = already_published(cfg, ctx)
+    if done:
+        return done
     held = publication_gate(cfg, ctx)
     stage = staging_dir(cfg, ctx)
     if held:  # IG still get the night's record: validation.html stays in the staging folder
@@ -121,10 +128,114 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
     restrict_tree(stage)  # files other stages wrote under the process umask
     restrict(runs_dir(cfg))
-    final = switch_latest(cfg, ctx)
-    record_publications(cfg, ctx, outputs + [{"path": "manifest.json", "sha256": sha256_file(final / "manifest.json")}])
-    save_history(cfg, ctx, datetime.now(timezone.utc), teams)
+    check_publication(cfg, stage, written)
+    # Recorded before the switch, so that a run killed after it has its records; a run killed
+    # before it loses them again (`audit.recover_interrupted_run`), as does a failed switch here.
+    record_publications(cfg, ctx, outputs + [{"path": "manifest.json", "sha256": sha256_file(stage / "manifest.json")}])
+    save_history(cfg, ctx, datetime.fromisoformat(manifest["published_at"]), teams)
+    try:
+        final = switch_latest(cfg, ctx)
+    except BaseException:
+        undo_switch(cfg, ctx)
+        raise
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
+
+
+class PublishCheckFailed(RuntimeError):
+    """The lists built tonight failed the checks before publication; nothing was published."""
+
+
+def check_publication(cfg: PlaceConfig, stage: Path, written: list[dict]) -> None:
+    """Audit what was built before it is published: raise `PublishCheckFailed` naming every problem.
+
+    Every configured team has its list, each list has the contract's columns
+    in order and no column named like a direct identifier, its row count is
+    what was written, ranks run 1..n, pseudonyms are pseudonyms, tiers and
+    changes are the contract's, scores are numbers in [0, 1], and the manifest
+    lists each file with its sha256. Messages name file, row and column, never values.
+    """
+    contract = load_contract()
+    problems: list[str] = []
+    rows_written = {w["team"]: w["rows"] for w in written}
+    listed = {p.stem for p in (stage / "lists").glob("*.csv")}
+    for team in sorted(set(cfg.teams) - listed):
+        problems.append(f"lists/{team}.csv: missing (team {team} is configured)")
+    for team in sorted(listed - set(cfg.teams)):
+        problems.append(f"lists/{team}.csv: {team} is not a configured team")
+    pseudonym = contract.patterns["pseudonym"]
+    for team in sorted(listed & set(cfg.teams)):
+        problems += check_list_file(stage / "lists" / f"{team}.csv", rows_written.get(team), pseudonym)
+    try:
+        manifest = json.loads((stage / "manifest.json").read_text(encoding="utf-8"))
+        shas = {o["path"]: o.get("sha256") for o in manifest["outputs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append(f"manifest.json: missing or unreadable ({type(exc).__name__})")
+        shas = None
+    for w in written if shas is not None else ():
+        if shas.get(w["path"]) != sha256_file(stage / w["path"]):
+            problems.append(f"{w['path']}: its sha256 differs from the manifest's")
+    if problems:
+        shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise PublishCheckFailed(f"the lists built in {stage} failed {len(problems)} check(s) and were not "
+                                 f"published: {shown}")
+
+
+def check_list_file(path: Path, expected_rows: int | None, pseudonym: str) -> list[str]:
+    """The problems of one team's list CSV (see `check_publication`)."""
+    contract = load_contract()
+    name = f"lists/{path.name}"
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        return [f"{name}: unreadable ({type(exc).__name__})"]
+    problems = []
+    want = list(contract.list_columns)
+    if list(df.columns[:len(want)]) != want:
+        problems.append(f"{name}: columns must start {', '.join(want)}")
+    for col in df.columns:
+        kind = contract.identifier_kind(col)
+        if kind and col not in want:
+            problems.append(f"{name}: column {col} is named like a direct identifier ({kind})")
+    if expected_rows is not None and len(df) != expected_rows:
+        problems.append(f"{name}: {len(df)} rows, {expected_rows} were written")
+    if not set(want) <= set(df.columns):
+        return problems
+    if df["rank"].tolist() != [str(i) for i in range(1, len(df) + 1)]:
+        problems.append(f"{name}: ranks are not 1..{len(df)}")
+    checks = {
+        "person_id": ~df["person_id"].str.fullmatch(pseudonym),
+        "household_id": (df["household_id"] != "") & ~df["household_id"].str.fullmatch(pseudonym),
+        "tier": ~df["tier"].isin(contract.raw["published_list"]["tiers"]),
+        "change": ~df["change"].isin(contract.raw["published_list"]["changes"]),
+        "score": ~pd.to_numeric(df["score"], errors="coerce").between(0, 1),
+    }
+    for col, bad in checks.items():
+        if bad.any():
+            first = int(bad.to_numpy().argmax()) + 2  # file line: header is line 1
+            problems.append(f"{name}: column {col} breaks the list format in {int(bad.sum())} row(s), first at line {first}")
+    return problems
+
+
+def undo_switch(cfg: PlaceConfig, ctx: RunContext) -> None:
+    """After a failed switch: the run folder goes back to staging unless `latest` points at it; records removed."""
+    from stratify.audit import forget_publication
+
+    link, final = latest_link(cfg), run_dir(cfg, ctx)
+    if link.is_symlink() and Path(os.readlink(link)).name == ctx.run_id:
+        return  # the switch happened: the run is published
+    if final.is_dir() and not staging_dir(cfg, ctx).exists():
+        final.rename(staging_dir(cfg, ctx))
+    forget_publication(cfg, ctx)
+
+
+def already_published(cfg: PlaceConfig, ctx: RunContext) -> dict | None:
+    """The summary of this run's publication if `latest` already shows it (a retried publish task)."""
+    link = latest_link(cfg)
+    if not (link.is_symlink() and Path(os.readlink(link)).name == ctx.run_id):
+        return None
+    lists = sorted((run_dir(cfg, ctx) / "lists").glob("*.csv"))
+    people = sum(len(pd.read_csv(p, dtype=str, keep_default_na=False)) for p in lists)
+    return {"run_dir": str(run_dir(cfg, ctx)), "lists": len(lists), "people": people, "already_published": True}
 
 
 def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict]) -> dict:
