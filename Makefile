@@ -56,8 +56,10 @@ demo: venv
 test: venv
 	$(BIN)/pytest -q
 
+# `make bench PEOPLE=330000`: figures per stage to stdout and bench/results/<PEOPLE>.json
+PEOPLE ?= 20000
 bench: venv
-	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/stratify bench --people $(PEOPLE)
 
 clean:
 	rm -rf data/ airflow_home/

@@ -120,6 +120,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stratify.bench import run_from_args
+
+    return run_from_args(args)
+
+
 def _access_arguments(p: argparse.ArgumentParser) -> None:
     """--user, --reason and --to, shared by the audited commands."""
     p.add_argument("--user", required=True, help="your name, for the access log")
@@ -173,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
     pg.add_argument("--config", required=True)
     pg.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     pg.set_defaults(func=cmd_purge)
+
+    from stratify.bench import add_arguments as bench_arguments  # standard library only at import
+
+    b = sub.add_parser("bench", help="time a first load and a typical night per stage, beside a read floor")
+    bench_arguments(b)
+    b.set_defaults(func=cmd_bench)
     return p
 
 
