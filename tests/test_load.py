@@ -79,3 +79,39 @@ def test_loading_twice_changes_nothing(cfg):
     load_deliveries(cfg, ctx)
     assert load_deliveries(cfg, ctx)["deliveries"] == 0
     assert current(cfg) == [("p1", "incident")]
+
+
+def register(rows):
+    cols = list(zip(*rows))
+    n = len(rows)
+    return pa.table({
+        "record_id": pa.array(cols[0]), "person_id": pa.array(cols[1]),
+        "birth_year_month": pa.array(["1980-01"] * n), "sex": pa.array(["F"] * n),
+        "ethnic_group": pa.array(["W"] * n), "lsoa21": pa.array(cols[2]),
+        "deleted": pa.array(cols[3]),
+    })
+
+
+def current_register(cfg):
+    with connect(cfg) as con:
+        return con.execute(
+            "SELECT record_id, person_id, lsoa21 FROM raw_register WHERE superseded_on IS NULL ORDER BY record_id"
+        ).fetchall()
+
+
+def test_register_latest_row_per_person_wins_and_deletions_retract(cfg):
+    ctx = start_run(cfg, date(2026, 6, 1))
+    deliver(cfg, ctx, "register_20260601.parquet", register([
+        ("r1", pid(1), "E01000001", False),
+        ("r2", pid(2), "E01000001", False),
+        ("r3", pid(3), "E01000001", False),
+    ]))
+    load_deliveries(cfg, ctx)
+    ctx2 = start_run(cfg, date(2026, 6, 2))
+    deliver(cfg, ctx2, "register_20260602.parquet", register([
+        ("r1b", pid(1), "E01000002", False),  # a new record for a known person: moved, supersedes r1
+        ("r2", pid(2), "E01000002", False),   # the same record corrected
+        ("r3", pid(3), "E01000001", True),    # a retraction
+    ]))
+    load_deliveries(cfg, ctx2)
+    assert current_register(cfg) == [("r1b", pid(1), "E01000002"), ("r2", pid(2), "E01000002")]
