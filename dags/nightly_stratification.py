@@ -2,34 +2,43 @@
 # Nightly risk stratification
 
 Every night at 02:00 (Europe/London) this DAG runs the `stratify` pipeline for
-one place, one task per stage, in the order of `docs/architecture.md`:
+every place, one task per stage, in the order of `docs/architecture.md`:
 
+`places` → for each place (a mapped task group `place`):
 `start_run` → `pull` → `discover` → `validate` → `load` → `link` →
 `features` → `rules` → `score` → `publish` → `finish`
 
 Each task calls exactly one `stratify` function. Stages exchange data only
 through the warehouse and the run's staging folder; XCom carries the small
 run context (`run_id`, `place`, `as_of`, the configuration path) and each
-stage's short summary.
+stage's short summary. Each place has its own configuration, warehouse and
+outputs; inside the group a task waits only for its own place's tasks (the
+same map index), so a place that fails or is held holds back no other.
 
 **Params**
 
-- `config`: the place YAML (default: `$STRATIFY_CONFIG`, else
-  `examples/place.yaml` in the project).
+- `configs`: the place YAMLs, one per place. Empty means the Airflow Variable
+  `stratify_places` (a JSON list of YAML paths) if it is set, else `config`.
+- `config`: one place YAML (default: `$STRATIFY_CONFIG`, else
+  `examples/place.yaml` in the project); used when `configs` is empty.
 - `as_of`: the snapshot date, `YYYY-MM-DD`. Empty means the run's date in the
   place's time zone (Europe/London): the logical date if the run has one,
   otherwise the time it was triggered. Manual runs have no logical date.
 
-**Failures.** `finish` runs whatever happened upstream (`all_done`). If every
-stage succeeded it closes the run as published (or held, if `publish` held the
-lists back); otherwise it records the run as `failed` in the audit trail and
-fails itself, so the DAG run is failed too. Publishing switches `latest` only
-at its very end, so after a failure the previous lists stay published.
+**Failures.** Each place's `finish` runs whatever happened upstream in that
+place (`all_done`). If every stage of the place succeeded it closes the run
+as published (or held, if `publish` held the lists back); otherwise it
+records that place's run as `failed` in its audit trail and fails itself, so
+the DAG run is failed too while the other places still publish. Publishing
+switches `latest` only at its very end, so after a failure the previous lists
+stay published.
 
 Configuration errors are not retried; other errors are retried twice.
-Every task holds the one-slot pool `stratify_warehouse` (DuckDB allows one
-writer per file); create it with
-`airflow pools set stratify_warehouse 1 "stratify DuckDB warehouse"`.
+Every task that opens a warehouse holds the pool `stratify_warehouse` (DuckDB
+allows one writer per file; a place's tasks run one after another). With one
+slot the places run one at a time; give it as many slots as places may run at
+once (`airflow pools set stratify_warehouse 4 "stratify DuckDB warehouses"`),
+see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, chain, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, chain, dag, get_current_context, task, task_group
 
 from stratify.airflow_support import (
     DEFAULT_ARGS,
@@ -51,6 +60,8 @@ from stratify.airflow_support import (
     run_date,  # noqa: F401  (re-exported: the as-of rule is tested through this file)
 )
 from stratify.pipeline import STAGES
+
+PLACES_VARIABLE = "stratify_places"  # optional Airflow Variable: a JSON list of place YAMLs
 
 
 def _run_stage(target: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +98,69 @@ def _stage_task(task_id: str, target: str):
     return stage
 
 
+def place_configs(configs: list[str] | None, config: str | None, variable: Any = None) -> list[str]:
+    """The place YAMLs tonight's run covers, as absolute paths, each once.
+
+    The `configs` param if it lists any; else the Airflow Variable
+    `stratify_places` (a JSON list, so the scheduled run can cover many
+    places without a code change); else the single place `config` (default
+    `$STRATIFY_CONFIG`), as before many places were supported.
+    """
+    chosen = [c for c in (configs or []) if c] or [c for c in (variable or []) if c] or [config or ""]
+    return list(dict.fromkeys(str(config_path(c)) for c in chosen))
+
+
+def _open_place_run(config: str) -> dict[str, Any]:
+    """Open one place's stratify run for this Airflow run; a retry reopens the same run."""
+    import hashlib
+
+    from stratify.audit import start_run as open_run
+
+    context = get_current_context()
+    cfg = load_config_or_fail(config)
+    as_of = as_of_from_context(context, cfg.timezone)
+    # One stratify run per place per Airflow run (each place has its own warehouse and runs table).
+    airflow_run = hashlib.sha256(context["dag_run"].run_id.encode()).hexdigest()[:12]
+    ctx = open_run(cfg, as_of, run_id=f"{as_of:%Y%m%d}-af{airflow_run}")
+    return {**ctx.to_dict(), "config": config}
+
+
+def _close_place_run() -> dict[str, Any]:
+    """Close this place's run: published/held if every stage of THIS map index succeeded, else failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from stratify.audit import finish_run
+    from stratify.context import RunContext
+
+    ti = get_current_context()["ti"]
+    group = ti.task_id.rsplit(".", 1)[0] + "." if "." in ti.task_id else ""
+    mine = {"map_indexes": ti.map_index} if ti.map_index is not None and ti.map_index >= 0 else {}
+    # Upstream results are pulled, not passed: after a failure they may not exist and this must still run.
+    run = ti.xcom_pull(task_ids=f"{group}start_run", **mine)
+    if not run:
+        raise AirflowFailException("start_run failed: no run was opened for this place, nothing to close")
+    published = ti.xcom_pull(task_ids=f"{group}publish", **mine)
+    stage_ids = [f"{group}{name}" for name, _ in STAGES]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=stage_ids,
+                                map_index=mine.get("map_indexes")).get(ti.run_id, {})
+    suffix = f"_{ti.map_index}" if mine else ""  # mapped task instances are keyed task_id_<map index>
+    states = {t: str(getattr(states.get(t + suffix), "value", states.get(t + suffix))) for t in stage_ids}
+    not_ok = {t.removeprefix(group): s for t, s in states.items() if s != "success"}
+    cfg = load_config_or_fail(run["config"])
+    ctx = RunContext.from_dict(run)
+    if not_ok:
+        first = next(name for name, _ in STAGES if name in not_ok)
+        message = f"stage {first} failed (Airflow run {ti.run_id}); " + ", ".join(f"{t}={s}" for t, s in not_ok.items())
+        finish_run(cfg, ctx, "failed", message)
+        raise AirflowFailException(f"place {ctx.place}: run {ctx.run_id} recorded as failed: {message}")
+    status = (published or {}).get("status")
+    status = status if status in ("published", "held") else "published"
+    return json_safe(finish_run(cfg, ctx, status, (published or {}).get("message", "")))
+
+
 @dag(
     dag_id="nightly_stratification",
-    description="Nightly crisis and wobbling lists for each neighbourhood team",
+    description="Nightly crisis and wobbling lists for each neighbourhood team, for every place",
     # 02:00 London time whatever the season; a trigger timetable (not a data
     # interval): the run's date is its as-of date unless `as_of` is given.
     schedule=CronTriggerTimetable("0 2 * * *", timezone=LOCAL_TZ),
@@ -100,7 +171,11 @@ def _stage_task(task_id: str, target: str):
     default_args=DEFAULT_ARGS,
     tags=["stratify", "nightly", "risk-stratification"],
     params={
-        "config": Param(DEFAULT_CONFIG, type="string", minLength=1, description="Path to the place YAML"),
+        "config": Param(DEFAULT_CONFIG, type="string", minLength=1,
+                        description="Path to the place YAML (one place; used when `configs` is empty)"),
+        "configs": Param([], type="array", items={"type": "string", "minLength": 1},
+                         description="Paths to the place YAMLs, one per place; empty = the Variable "
+                                     "stratify_places, else `config`"),
         "as_of": Param(
             "",
             type="string",
@@ -111,58 +186,34 @@ def _stage_task(task_id: str, target: str):
     doc_md=__doc__,
 )
 def nightly_stratification():
-    @task(doc_md="Opens the run (`stratify.audit.start_run`) and returns the run context.")
-    def start_run() -> dict[str, Any]:
-        import hashlib
+    @task(pool="default_pool", retries=0, doc_md="Lists tonight's places (`configs`, the Variable, or `config`).")
+    def places() -> list[str]:
+        from airflow.sdk import Variable
 
-        from stratify.audit import start_run as open_run
+        params = get_current_context()["params"]
+        variable = Variable.get(PLACES_VARIABLE, default=None, deserialize_json=True)
+        return place_configs(params.get("configs"), params.get("config"), variable)
 
-        context = get_current_context()
-        config = str(config_path(context["params"].get("config") or ""))
-        cfg = load_config_or_fail(config)
-        as_of = as_of_from_context(context, cfg.timezone)
-        # One stratify run per Airflow run: a retry of this task reopens the same run.
-        airflow_run = hashlib.sha256(context["dag_run"].run_id.encode()).hexdigest()[:12]
-        ctx = open_run(cfg, as_of, run_id=f"{as_of:%Y%m%d}-af{airflow_run}")
-        return {**ctx.to_dict(), "config": config}
+    @task_group(group_id="place")
+    def place(config: str) -> None:
+        """One place's stages; inside a map index each task waits only for its own place."""
 
-    @task(
-        trigger_rule=TriggerRule.ALL_DONE,
-        retries=0,
-        doc_md="Closes the run (`stratify.audit.finish_run`): published/held, or failed if any stage failed.",
-    )
-    def finish() -> dict[str, Any]:
-        # Upstream results are pulled rather than passed as arguments: after a
-        # failure they may not exist, and this task must still run.
-        from airflow.sdk.exceptions import AirflowFailException
+        @task(doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
+        def start_run(config: str) -> dict[str, Any]:
+            return _open_place_run(config)
 
-        from stratify.audit import finish_run
-        from stratify.context import RunContext
+        @task(
+            trigger_rule=TriggerRule.ALL_DONE,
+            retries=0,
+            doc_md="Closes the place's run (`stratify.audit.finish_run`): published/held, or failed if a stage failed.",
+        )
+        def finish() -> dict[str, Any]:
+            return _close_place_run()
 
-        ti = get_current_context()["ti"]
-        run = ti.xcom_pull(task_ids="start_run")
-        if not run:
-            raise AirflowFailException("start_run failed: no run was opened, nothing to close")
-        published = ti.xcom_pull(task_ids="publish")
-        stage_ids = [name for name, _ in STAGES]
-        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=stage_ids).get(ti.run_id, {})
-        states = {t: str(getattr(states.get(t), "value", states.get(t))) for t in stage_ids}
-        not_ok = {t: s for t, s in states.items() if s != "success"}
-        cfg = load_config_or_fail(run["config"])
-        ctx = RunContext.from_dict(run)
-        if not_ok:
-            first = next(t for t in stage_ids if t in not_ok)
-            message = f"stage {first} failed (Airflow run {ti.run_id}); " + ", ".join(
-                f"{t}={s}" for t, s in not_ok.items()
-            )
-            finish_run(cfg, ctx, "failed", message)
-            raise AirflowFailException(f"run {ctx.run_id} recorded as failed: {message}")
-        status = (published or {}).get("status")
-        status = status if status in ("published", "held") else "published"
-        return json_safe(finish_run(cfg, ctx, status, (published or {}).get("message", "")))
+        run = start_run(config)
+        chain(run, *[_stage_task(*s)(run) for s in STAGES], finish())
 
-    run = start_run()
-    chain(run, *[_stage_task(*s)(run) for s in STAGES], finish())
+    place.expand(config=places())
 
 
 nightly_stratification()

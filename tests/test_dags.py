@@ -14,10 +14,12 @@ from conftest import AIRFLOW_TEST_ENV, DAGS_FOLDER, PROJECT_ROOT
 from stratify.airflow_env import WAREHOUSE_POOL
 
 DAG_ID = "nightly_stratification"
-TASK_ORDER = [
+GROUP = "place"  # the mapped task group: one map index per place
+STAGE_ORDER = [
     "start_run", "pull", "discover", "validate", "load", "link",
     "features", "rules", "score", "publish", "finish",
 ]
+TASK_ORDER = [f"{GROUP}.{t}" for t in STAGE_ORDER]
 
 
 @pytest.fixture(scope="module")
@@ -46,37 +48,72 @@ def test_schedule_is_02_00_london_without_catchup(dag):
 def test_tags_docs_and_params(dag):
     assert "stratify" in dag.tags and "nightly" in dag.tags
     assert dag.doc_md and "Nightly risk stratification" in dag.doc_md
-    assert set(dag.params.keys()) == {"config", "as_of"}
+    assert set(dag.params.keys()) == {"config", "configs", "as_of"}
     assert dag.params["as_of"] == ""
     assert dag.params["config"].endswith(".yaml")
+    assert dag.params["configs"] == []
 
 
 def test_tasks_retry_and_share_the_warehouse_pool(dag):
     for t in dag.tasks:
-        assert t.pool == WAREHOUSE_POOL, t.task_id
         assert t.execution_timeout is not None, t.task_id
-        if t.task_id != "finish":
+        if t.task_id == "places":  # lists the places; opens no warehouse
+            assert t.pool != WAREHOUSE_POOL and t.retries == 0
+            continue
+        assert t.pool == WAREHOUSE_POOL, t.task_id
+        if t.task_id != f"{GROUP}.finish":
             assert t.retries == 2, t.task_id
             assert timedelta(0) < t.retry_delay <= timedelta(minutes=5), t.task_id
 
 
-def test_tasks_form_one_chain_in_stage_order(dag):
-    assert sorted(dag.task_ids) == sorted(TASK_ORDER)
+def test_tasks_form_one_chain_per_place_in_stage_order(dag):
+    assert sorted(dag.task_ids) == sorted(["places", *TASK_ORDER])
     for before, after in zip(TASK_ORDER, TASK_ORDER[1:]):
         assert after in dag.get_task(before).downstream_task_ids, f"{before} -> {after} missing"
     # every stage also reads the run context from start_run; nothing else crosses the chain
-    for t in dag.tasks:
-        idx = TASK_ORDER.index(t.task_id)
-        allowed = {TASK_ORDER[idx - 1]} if idx else set()
-        if t.task_id not in ("start_run", TASK_ORDER[1]):
-            allowed.add("start_run")
+    for task_id in TASK_ORDER:
+        t = dag.get_task(task_id)
+        idx = TASK_ORDER.index(task_id)
+        allowed = {TASK_ORDER[idx - 1]} if idx else {"places"}
+        if idx > 1:
+            allowed.add(f"{GROUP}.start_run")
         assert t.upstream_task_ids <= allowed, (t.task_id, t.upstream_task_ids)
-    assert [t.task_id for t in dag.roots] == ["start_run"]
-    assert [t.task_id for t in dag.leaves] == ["finish"]
+    assert [t.task_id for t in dag.roots] == ["places"]
+    assert [t.task_id for t in dag.leaves] == [f"{GROUP}.finish"]
+
+
+def test_the_place_group_is_mapped_over_the_places(dag):
+    """A mapped task GROUP: inside one map index a task waits only for its own place's tasks.
+
+    (A mapped task downstream of another mapped task outside a group would
+    wait for every index, letting one place hold back the others.)
+    """
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    group = dag.task_group_dict[GROUP]
+    assert isinstance(group, MappedTaskGroup)
+    assert {t.task_id for t in group} == set(TASK_ORDER)
+    for task_id in TASK_ORDER:
+        assert dag.get_task(task_id).task_group is group, task_id
+    assert dag.get_task("places").downstream_task_ids == {f"{GROUP}.start_run"}
+
+
+def test_places_come_from_configs_else_the_variable_else_config():
+    import runpy
+
+    from stratify.airflow_support import DEFAULT_CONFIG, config_path
+
+    place_configs = runpy.run_path(str(DAGS_FOLDER / "nightly_stratification.py"))["place_configs"]
+    assert place_configs(["/p/a.yaml", "/p/b.yaml", "/p/a.yaml"], "/p/c.yaml", ["/p/v.yaml"]) == [
+        "/p/a.yaml", "/p/b.yaml"]  # each place once, in the given order
+    assert place_configs([], "/p/c.yaml", ["/p/v.yaml", "/p/w.yaml"]) == ["/p/v.yaml", "/p/w.yaml"]
+    assert place_configs([], "/p/c.yaml", None) == ["/p/c.yaml"]
+    assert place_configs(None, "", None) == [str(config_path(DEFAULT_CONFIG))]  # `config`'s default place
+    assert place_configs(["examples/place.yaml"], "", None) == [str(PROJECT_ROOT / "examples" / "place.yaml")]
 
 
 def test_finish_runs_whatever_happened_upstream(dag):
-    finish = dag.get_task("finish")
+    finish = dag.get_task(f"{GROUP}.finish")
     assert str(getattr(finish.trigger_rule, "value", finish.trigger_rule)) == "all_done"
     assert finish.retries == 0
 
