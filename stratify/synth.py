@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +41,9 @@ import pyarrow.parquet as pq
 
 from stratify.config import PlaceConfig
 from stratify.contract import Contract, DomainRule, Source, load_contract
+
+if TYPE_CHECKING:  # pandas only for reading an answer key back
+    import pandas as pd
 
 EPOCH = date(1970, 1, 1)
 YEAR = 365.25
@@ -495,11 +499,40 @@ def _intensity(c: Cohort, stage: float, t: np.ndarray) -> np.ndarray:
     return c.level[:, None] * x * decay
 
 
+def _risk_on(day: int, level: np.ndarray, escalation: np.ndarray, peak: np.ndarray, recovery: np.ndarray) -> np.ndarray:
+    """Latent risk on a day: progress towards the peak, times the decay after support starts."""
+    progress = np.clip((day - escalation) / np.maximum(peak - escalation, 1), 0, 1)
+    after = np.clip(day - recovery.astype(float), 0, None)
+    return level * progress * (0.08 + 0.92 * np.exp(-after / 90.0))
+
+
 def latent_risk(c: Cohort, a: int) -> np.ndarray:
     """The answer key's latent risk at as_of: progress towards crisis, times decay after support."""
-    progress = np.clip((a - c.escalation) / np.maximum(c.peak - c.escalation, 1), 0, 1)
-    after = np.clip(a - c.recovery.astype(float), 0, None)
-    return c.level * progress * (0.08 + 0.92 * np.exp(-after / 90.0))
+    return _risk_on(a, c.level, c.escalation, c.peak, c.recovery)
+
+
+def answer_key_risk(key: pd.DataFrame, when: date) -> np.ndarray:
+    """Each answer-key person's latent risk on `when`, from their trajectory (same formula as `latent_risk`).
+
+    The key's `latent_risk` column is the risk on the place's as-of date. A
+    model tested on an earlier snapshot can know at best the risk on that
+    snapshot's date: ranking it by the as-of risk would use what happened
+    after the snapshot (who went on to reach crisis), so it is no ceiling.
+    Keys written before the trajectory columns existed raise ValueError.
+    """
+    missing = {"base_risk", "escalation_date", "peak_date", "recovery_date", "level"} - set(key.columns)
+    if missing:
+        raise ValueError(f"answer key has no trajectory column(s) {sorted(missing)}: regenerate it with `stratify synth`")
+    import pandas as pd
+
+    def days(column: str) -> np.ndarray:
+        d = pd.to_datetime(key[column])
+        return ((d - pd.Timestamp(EPOCH)).dt.days).fillna(-1).to_numpy(dtype=np.int64)
+
+    esc, peak, rec = days("escalation_date"), days("peak_date"), days("recovery_date")
+    base = key["base_risk"].to_numpy(dtype=float)
+    latent = _risk_on((when - EPOCH).days, key["level"].to_numpy(dtype=float), esc, peak, np.where(rec < 0, NEVER, rec))
+    return np.where(peak >= 0, np.maximum(base, latent), base)
 
 
 # --------------------------------------------------------------------------- events
@@ -1132,13 +1165,18 @@ def _answer_key(p: People, c: Cohort, pids: pa.Array, hh_ids: pa.Array, a: int) 
     """Each person's latent truth: archetype, risk at as_of, escalation/crisis/recovery dates."""
     n = p.n
     arche = np.where(p.is_child, "child", "stable").astype(object)
-    risk = np.clip(0.004 * p.vuln, 0, 0.05)
+    base = np.clip(0.004 * p.vuln, 0, 0.05)
+    risk = base.copy()
     esc = np.full(n, -1, dtype=np.int64)
+    peak = np.full(n, -1, dtype=np.int64)
+    level = np.zeros(n)
     crisis = np.full(n, -1, dtype=np.int64)
     rec = np.full(n, -1, dtype=np.int64)
     arche[c.idx] = c.archetype
     risk[c.idx] = np.maximum(risk[c.idx], latent_risk(c, a))
     esc[c.idx] = c.escalation
+    peak[c.idx] = c.peak
+    level[c.idx] = c.level
     reaches = c.level >= 1
     crisis[c.idx[reaches]] = c.peak[reaches]
     rec[c.idx] = np.where(c.recovery < NEVER, c.recovery, -1)
@@ -1155,6 +1193,10 @@ def _answer_key(p: People, c: Cohort, pids: pa.Array, hh_ids: pa.Array, a: int) 
         "escalation_date": _dates(esc, esc >= 0),
         "crisis_date": _dates(crisis, crisis >= 0),
         "recovery_date": _dates(rec, rec >= 0),
+        # the trajectory, so that the latent risk can be read at any date (`answer_key_risk`)
+        "base_risk": pa.array(np.round(base, 4)),
+        "peak_date": _dates(peak, peak >= 0),
+        "level": pa.array(np.round(level, 4)),
         "in_crisis_at_as_of": pa.array(in_crisis),
         "enters_crisis_within_6_months": pa.array(wobbling),
         "date_of_death": _dates(np.minimum(p.death, a), p.death <= a),

@@ -19,7 +19,7 @@ import pytest
 
 from stratify.config import PlaceConfig, parse_config, read_neighbourhoods
 from stratify.contract import Column, Source, is_valid_nhs_number, load_contract
-from stratify.synth import SynthSummary, brian_person_id, synthesize
+from stratify.synth import SynthSummary, answer_key_risk, brian_person_id, synthesize
 
 AS_OF = date(2026, 11, 21)
 PEOPLE = 3_000
@@ -262,6 +262,21 @@ def test_answer_key_outside_landing_and_complete(place, tmp_path):
     assert (crisis["crisis_date"] > AS_OF).any() and (crisis["crisis_date"] <= AS_OF - timedelta(days=365)).any()
     with pytest.raises(ValueError, match="outside the landing"):
         synthesize(_cfg(tmp_path), 200, AS_OF, answer_key=_cfg(tmp_path).landing / "key.parquet")
+
+
+def test_answer_key_risk_on_as_of_is_the_keys_latent_risk_and_earlier_risk_sees_no_later_escalation(place):
+    cfg, summary = place
+    key = pq.read_table(summary.answer_key).to_pandas()
+    not_brian = (key["archetype"] != "brian").to_numpy()
+    on_as_of = answer_key_risk(key, AS_OF)
+    np.testing.assert_allclose(on_as_of[not_brian], key["latent_risk"].to_numpy()[not_brian], atol=1e-3)
+    # A year earlier, nobody whose escalation starts later has any risk above their baseline.
+    earlier = AS_OF - timedelta(days=365)
+    later = (pd.to_datetime(key["escalation_date"]) > pd.Timestamp(earlier)).to_numpy()
+    assert later.sum() > 0
+    np.testing.assert_allclose(answer_key_risk(key, earlier)[later], key["base_risk"].to_numpy()[later], atol=1e-3)
+    with pytest.raises(ValueError, match="trajectory"):
+        answer_key_risk(key.drop(columns=["peak_date"]), AS_OF)
 
 
 def _smd_domains(cfg: PlaceConfig) -> pd.Series:
