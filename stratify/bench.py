@@ -293,12 +293,12 @@ def run_phase(config: Path, as_of: date, run_id: str, work: Path) -> Phase:
 # --------------------------------------------------------------------------- the benchmark
 
 
-def write_place(folder: Path) -> Path:
-    """The benchmark's place configuration (defaults everywhere else, like a new place)."""
+def write_place(folder: Path, extra: str = "") -> Path:
+    """The benchmark's place configuration: defaults everywhere else, like a new place (`extra`: tests only)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "place.yaml"
     path.write_text("place: bench\nlanding: landing\nwarehouse: bench.duckdb\nout: out\n"
-                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n", encoding="utf-8")
+                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n" + extra, encoding="utf-8")
     return path
 
 
@@ -322,19 +322,24 @@ def _machine() -> dict[str, Any]:
 
 
 def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Path | None = None,
-              keep: bool = False, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
-    """Generate, first-load, deliver one day, run the night; return the figures and write them as JSON."""
+              keep: bool = False, results_dir: Path = RESULTS_DIR, place_extra: str = "") -> dict[str, Any]:
+    """Generate, first-load, deliver one day, run the night; return the figures and write them as JSON.
+
+    `place_extra` adds YAML to the place configuration (tests use a short
+    training history); the figures record it, since it changes what is timed.
+    """
     from stratify.config import load_config
 
     work = Path(work or results_dir / f"place-{people}").resolve()
     shutil.rmtree(work, ignore_errors=True)
-    config = write_place(work)
+    config = write_place(work, place_extra)
     cfg = load_config(config)
     night = as_of + timedelta(days=1)
     figures: dict[str, Any] = {
         "people": people, "years": years, "seed": seed, "as_of": as_of.isoformat(), "night_as_of": night.isoformat(),
         "commit": _commit(), "machine": _machine(),
         "duckdb": {"threads": cfg.duckdb.threads, "memory_limit": cfg.duckdb.memory_limit},
+        "place_extra": place_extra or None,
     }
     out = Path(results_dir) / f"{people}.json"
     try:

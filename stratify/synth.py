@@ -1366,7 +1366,8 @@ def synthesize_day(cfg: PlaceConfig, day: date, seed: int = 0) -> list[tuple[str
     a few late ones, corrections and retractions; register moves and deaths;
     team outcomes). The day is drawn from what the place already delivered
     (landing and archive, read here; the pipeline reads neither from synth),
-    so it follows the history's volumes and people. Deterministic for
+    so it follows the history's volumes and people; a source with no history
+    sends nothing. Deterministic for
     (delivered history, day, seed); returns (path relative to landing, rows).
     """
     contract = load_contract()
@@ -1374,8 +1375,10 @@ def synthesize_day(cfg: PlaceConfig, day: date, seed: int = 0) -> list[tuple[str
     for source in contract.sources.values():
         history = _delivered(cfg, contract, source.name, day)
         if history is None or history.num_rows == 0:
-            raise ValueError(f"synth: no {source.name} deliveries before {day} in {cfg.landing} or {cfg.archive}; "
-                             "run `stratify synth` for the history first")
+            if source.kind == "register":
+                raise ValueError(f"synth: no register deliveries before {day} in {cfg.landing} or {cfg.archive}; "
+                                 "run `stratify synth` for the history first")
+            continue  # a source that never delivered (a small place's outcomes) sends nothing tonight either
         rng = _rng(seed, f"day-{day:%Y%m%d}-{source.name}")
         if source.kind == "register":
             table = _day_register(rng, history, day)
