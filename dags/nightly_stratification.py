@@ -106,6 +106,11 @@ def place_configs(configs: list[str] | None, config: str | None, variable: Any =
     places without a code change); else the single place `config` (default
     `$STRATIFY_CONFIG`), as before many places were supported.
     """
+    if isinstance(variable, str):  # one place given as a bare string
+        variable = [variable]
+    if variable is not None and not (isinstance(variable, list) and all(isinstance(v, str) for v in variable)):
+        raise ValueError(f"the Airflow Variable {PLACES_VARIABLE} must be a JSON list of place YAML paths, "
+                         f"e.g. [\"/srv/places/wigan.yaml\"]; it is a {type(variable).__name__}")
     chosen = [c for c in (configs or []) if c] or [c for c in (variable or []) if c] or [config or ""]
     return list(dict.fromkeys(str(config_path(c)) for c in chosen))
 
@@ -190,9 +195,15 @@ def nightly_stratification():
     def places() -> list[str]:
         from airflow.sdk import Variable
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         params = get_current_context()["params"]
-        variable = Variable.get(PLACES_VARIABLE, default=None, deserialize_json=True)
-        return place_configs(params.get("configs"), params.get("config"), variable)
+        try:
+            variable = None if params.get("configs") else Variable.get(PLACES_VARIABLE, default=None,
+                                                                       deserialize_json=True)
+            return place_configs(params.get("configs"), params.get("config"), variable)
+        except ValueError as exc:  # includes a Variable that is not JSON: retrying cannot fix it
+            raise AirflowFailException(f"places: {exc}") from exc
 
     @task_group(group_id="place")
     def place(config: str) -> None:

@@ -110,6 +110,9 @@ def test_places_come_from_configs_else_the_variable_else_config():
     assert place_configs([], "/p/c.yaml", None) == ["/p/c.yaml"]
     assert place_configs(None, "", None) == [str(config_path(DEFAULT_CONFIG))]  # `config`'s default place
     assert place_configs(["examples/place.yaml"], "", None) == [str(PROJECT_ROOT / "examples" / "place.yaml")]
+    assert place_configs([], "/p/c.yaml", "/p/v.yaml") == ["/p/v.yaml"]
+    with pytest.raises(ValueError, match="stratify_places must be a JSON list of place YAML paths"):
+        place_configs([], "/p/c.yaml", {"wigan": "/p/w.yaml"})
 
 
 def test_finish_runs_whatever_happened_upstream(dag):
