@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from conftest import AIRFLOW_TEST_ENV, DAGS_FOLDER, PROJECT_ROOT
 from stratify.airflow_env import WAREHOUSE_POOL
+
+# Not imported from conftest: another folder's conftest.py may take that module name first.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = PROJECT_ROOT / "dags"
 
 DAG_ID = "nightly_stratification"
 GROUP = "place"  # the mapped task group: one map index per place
@@ -130,7 +134,7 @@ def test_dag_files_import_nothing_heavy_at_parse_time(dag_file):
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pandas', 'duckdb', 'sklearn', 'great_expectations', 'stratify'))))\n"
     )
-    env = {**os.environ, **AIRFLOW_TEST_ENV}
+    env = dict(os.environ)  # tests/conftest.py has set the session's Airflow environment here
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True
     )
