@@ -62,6 +62,13 @@ from stratify.airflow_support import (
 from stratify.pipeline import STAGES
 
 PLACES_VARIABLE = "stratify_places"  # optional Airflow Variable: a JSON list of place YAMLs
+# The UI names each map index after its place (set in the task's context once known; its number until then).
+PLACE_LABEL = "{{ place_name | default(ti.map_index) }}"
+
+
+def _label_place(place: str) -> None:
+    """Name this task instance's map index after its place, so the Grid shows `wigan`, not `[0]`."""
+    get_current_context()["place_name"] = place  # rendered into PLACE_LABEL after the task
 
 
 def _run_stage(target: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +80,7 @@ def _run_stage(target: str, run: dict[str, Any]) -> dict[str, Any]:
     from stratify.context import RunContext
 
     module, function = target.split(":")
+    _label_place(str(run.get("place", "")))
     cfg = load_config_or_fail(run["config"])
     ctx = RunContext.from_dict(run)
     stage = getattr(importlib.import_module(module), function)
@@ -91,7 +99,7 @@ def _run_stage(target: str, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage_task(task_id: str, target: str):
-    @task(task_id=task_id, doc_md=f"Calls `{target.replace(':', '.')}(cfg, ctx)`.")
+    @task(task_id=task_id, map_index_template=PLACE_LABEL, doc_md=f"Calls `{target.replace(':', '.')}(cfg, ctx)`.")
     def stage(run: dict[str, Any]) -> dict[str, Any]:
         return _run_stage(target, run)
 
@@ -122,7 +130,9 @@ def _open_place_run(config: str) -> dict[str, Any]:
     from stratify.audit import start_run as open_run
 
     context = get_current_context()
+    _label_place(config)  # until the configuration is read (an invalid one keeps its path as the label)
     cfg = load_config_or_fail(config)
+    _label_place(cfg.place)
     as_of = as_of_from_context(context, cfg.timezone)
     # One stratify run per place per Airflow run (each place has its own warehouse and runs table).
     airflow_run = hashlib.sha256(context["dag_run"].run_id.encode()).hexdigest()[:12]
@@ -144,6 +154,7 @@ def _close_place_run() -> dict[str, Any]:
     run = ti.xcom_pull(task_ids=f"{group}start_run", **mine)
     if not run:
         raise AirflowFailException("start_run failed: no run was opened for this place, nothing to close")
+    _label_place(str(run.get("place", "")))
     published = ti.xcom_pull(task_ids=f"{group}publish", **mine)
     stage_ids = [f"{group}{name}" for name, _ in STAGES]
     states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=stage_ids,
@@ -209,13 +220,14 @@ def nightly_stratification():
     def place(config: str) -> None:
         """One place's stages; inside a map index each task waits only for its own place."""
 
-        @task(doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
+        @task(map_index_template=PLACE_LABEL, doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
         def start_run(config: str) -> dict[str, Any]:
             return _open_place_run(config)
 
         @task(
             trigger_rule=TriggerRule.ALL_DONE,
             retries=0,
+            map_index_template=PLACE_LABEL,
             doc_md="Closes the place's run (`stratify.audit.finish_run`): published/held, or failed if a stage failed.",
         )
         def finish() -> dict[str, Any]:

@@ -107,6 +107,16 @@ def test_each_place_has_its_own_map_index_and_outcome(dag_run):
     assert _state(dag_run.state) == "failed"  # one place failed, so the night did
 
 
+def test_the_grid_names_each_map_index_after_its_place(dag_run, places):
+    labels = {}
+    for ti in dag_run.get_task_instances():
+        if ti.task_id in ("place.start_run", "place.publish"):
+            labels[(ti.map_index, ti.task_id)] = ti.rendered_map_index
+    assert labels[(0, "place.start_run")] == labels[(0, "place.publish")] == "good"
+    assert labels[(1, "place.start_run")] == labels[(1, "place.publish")] == "refused"
+    assert labels[(2, "place.start_run")] == str(places["broken"])  # its name was never read: its YAML instead
+
+
 def test_the_good_place_published_despite_the_others(dag_run, places):
     from stratify.config import load_config
 
