@@ -205,7 +205,6 @@ def nightly_stratification():
     @task(pool="default_pool", retries=0, doc_md="Lists tonight's places (`configs`, the Variable, or `config`).")
     def places() -> list[str]:
         from airflow.sdk import Variable
-
         from airflow.sdk.exceptions import AirflowFailException
 
         params = get_current_context()["params"]
@@ -220,7 +219,8 @@ def nightly_stratification():
     def place(config: str) -> None:
         """One place's stages; inside a map index each task waits only for its own place."""
 
-        @task(map_index_template=PLACE_LABEL, doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
+        @task(map_index_template=PLACE_LABEL,
+              doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
         def start_run(config: str) -> dict[str, Any]:
             return _open_place_run(config)
 

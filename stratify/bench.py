@@ -359,8 +359,8 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["night"] = {**tonight.figures(), "floor_s": round(history.seconds, 3),
                             "floor": {**history.result, **history.figures()},
                             "delivered_floor_s": round(delivered.seconds, 3)}
-        airflow = run_step({"op": "airflow_startup", "dag_file": str(PROJECT_ROOT / "dags" / "nightly_stratification.py")},
-                           work, env=_airflow_env(work))
+        dag_file = PROJECT_ROOT / "dags" / "nightly_stratification.py"
+        airflow = run_step({"op": "airflow_startup", "dag_file": str(dag_file)}, work, env=_airflow_env(work))
         figures["airflow"] = {"task_startup_s": round(airflow.wall_s, 3), "parse_s": round(airflow.seconds, 3),
                               "peak_rss_mb": round(airflow.peak_rss_mb)}
     except BenchError as exc:

@@ -1315,7 +1315,8 @@ def _day_fixes(rng: np.random.Generator, history: pa.Table, pool: np.ndarray, n:
     if "end_date" in rows.column_names:
         end = rows.column("end_date")
         keep = pc.and_kleene(end.is_valid(), pc.greater_equal(end, rows.column("event_date")))
-        rows = rows.set_column(rows.column_names.index("end_date"), "end_date", pc.if_else(keep, end, pa.nulls(len(end), end.type)))
+        rows = rows.set_column(rows.column_names.index("end_date"), "end_date",
+                               pc.if_else(keep, end, pa.nulls(len(end), end.type)))
     return rows.set_column(rows.column_names.index("deleted"), "deleted", pa.array(~fix))
 
 
