@@ -1,35 +1,56 @@
--- known_events: every event of a linked person dated in the two years up to
--- $as_of, as it was known from deliveries on or before $known_at (so a later
--- delivery can never change an earlier snapshot), one row per event.
--- Grain: one row per event. Inputs: raw_events, {{persons}}.
--- Parameters: $as_of (snapshot date), $known_at (delivery cut-off).
+-- known_events: for each snapshot date in feature_dates, every event of a
+-- linked person dated in the two years up to it, as it was known from
+-- deliveries on or before $known_at (so a later delivery can never change an
+-- earlier snapshot). days_ago counts back from the row's own snapshot date.
+-- Grain: one row per (snapshot date, event). Inputs: raw_events, {{persons}}, feature_dates.
+-- Parameters: $known_at (delivery cut-off).
 
 CREATE OR REPLACE TEMP TABLE known_events AS
+WITH span AS (
+    SELECT min(as_of) AS first_date, max(as_of) AS last_date FROM feature_dates
+),
+events AS (
+    SELECT
+        row_number() OVER () AS event_key,
+        e.source,
+        e.person_id,
+        e.event_date,
+        e.event_type,
+        e.role,
+        e.diagnosis_code
+    FROM raw_events AS e
+    SEMI JOIN {{persons}} AS p ON e.person_id = p.person_id
+    WHERE e.delivered_on <= CAST($known_at AS DATE)
+      AND (e.superseded_on IS NULL OR e.superseded_on > CAST($known_at AS DATE))
+      AND e.event_date <= (SELECT last_date FROM span)
+      AND e.event_date > (SELECT first_date FROM span) - 730
+)
 SELECT
-    row_number() OVER () AS event_key,
-    e.source,
-    e.person_id,
-    e.event_date,
-    e.event_type,
-    e.role,
-    e.diagnosis_code,
-    datediff('day', e.event_date, CAST($as_of AS DATE)) AS days_ago
-FROM raw_events AS e
-SEMI JOIN {{persons}} AS p ON e.person_id = p.person_id
-WHERE e.delivered_on <= CAST($known_at AS DATE)
-  AND (e.superseded_on IS NULL OR e.superseded_on > CAST($known_at AS DATE))
-  AND e.event_date <= CAST($as_of AS DATE)
-  AND e.event_date > CAST($as_of AS DATE) - 730;
+    d.as_of,
+    ev.event_key,
+    ev.source,
+    ev.person_id,
+    ev.event_date,
+    ev.event_type,
+    ev.role,
+    ev.diagnosis_code,
+    datediff('day', ev.event_date, d.as_of) AS days_ago
+FROM events AS ev
+JOIN feature_dates AS d
+  ON ev.event_date <= d.as_of
+ AND ev.event_date > d.as_of - 730;
 
--- domain_events: known events that are evidence of a domain of severe and
--- multiple disadvantage (mapping from configuration, in table domain_map).
--- Grain: one row per (event, domain).
+-- domain_events: known events of the last 365 days (the longest domain window)
+-- that are evidence of a domain of severe and multiple disadvantage (mapping
+-- from configuration, in table domain_map).
+-- Grain: one row per (snapshot date, event, domain).
 CREATE OR REPLACE TEMP TABLE domain_events AS
-SELECT DISTINCT k.event_key, k.person_id, k.days_ago, m.domain
+SELECT DISTINCT k.as_of, k.event_key, k.person_id, k.days_ago, m.domain
 FROM known_events AS k
 JOIN domain_map AS m
   ON k.source = m.source
  AND (m.event_type IS NULL OR k.event_type = m.event_type)
  AND (m.role IS NULL OR k.role = m.role)
  AND (m.icd10_from IS NULL
-      OR (k.diagnosis_code IS NOT NULL AND left(k.diagnosis_code, 3) BETWEEN m.icd10_from AND m.icd10_to));
+      OR (k.diagnosis_code IS NOT NULL AND left(k.diagnosis_code, 3) BETWEEN m.icd10_from AND m.icd10_to))
+WHERE k.days_ago < 365;

@@ -1,32 +1,37 @@
--- {{target}}: one row per linked person, every feature as of $as_of.
+-- {{target}}: one row per linked person and snapshot date, every feature as of
+-- that date (the nightly run has one date, training one per month; training's
+-- table is created TEMP, so it never reaches the warehouse file). Stored in
+-- (as_of, person_id) order: one date's rows are a few contiguous row groups.
 -- People with no events get zero counts and 730 "days since" (two years or more).
--- Grain: one row per person in {{persons}}.
--- Inputs: feat_agency, feat_event_counts, feat_smd, feat_household.
+-- Grain: one row per (snapshot date, person in {{persons}}).
+-- Inputs: feature_dates, feat_agency, feat_event_counts, feat_smd, feat_household.
 
-CREATE OR REPLACE TABLE {{target}} AS
+CREATE OR REPLACE {{table_kind}} TABLE {{target}} AS
 WITH joined AS (
     SELECT
         p.person_id,
+        d.as_of,
         p.team,
         p.household_id,
         p.sex,
         p.ethnic_group,
         p.died,
-        CAST(datediff('month', strptime(p.birth_year_month || '-01', '%Y-%m-%d')::DATE, CAST($as_of AS DATE)) / 12 AS INTEGER) AS age_years,
+        CAST(datediff('month', strptime(p.birth_year_month || '-01', '%Y-%m-%d')::DATE, d.as_of) / 12 AS INTEGER) AS age_years,
         s.smd_domain_names_365d,
-        a.* EXCLUDE (person_id),
-        c.* EXCLUDE (person_id),
-        s.* EXCLUDE (person_id, smd_domain_names_365d),
-        h.* EXCLUDE (person_id)
+        a.* EXCLUDE (as_of, person_id),
+        c.* EXCLUDE (as_of, person_id),
+        s.* EXCLUDE (as_of, person_id, smd_domain_names_365d),
+        h.* EXCLUDE (as_of, person_id)
     FROM {{persons}} AS p
-    LEFT JOIN feat_agency AS a USING (person_id)
-    LEFT JOIN feat_event_counts AS c USING (person_id)
-    LEFT JOIN feat_smd AS s USING (person_id)
-    LEFT JOIN feat_household AS h USING (person_id)
+    CROSS JOIN feature_dates AS d
+    LEFT JOIN feat_agency AS a ON a.as_of = d.as_of AND a.person_id = p.person_id
+    LEFT JOIN feat_event_counts AS c ON c.as_of = d.as_of AND c.person_id = p.person_id
+    LEFT JOIN feat_smd AS s ON s.as_of = d.as_of AND s.person_id = p.person_id
+    LEFT JOIN feat_household AS h ON h.as_of = d.as_of AND h.person_id = p.person_id
 )
 SELECT
     person_id,
-    CAST($as_of AS DATE) AS as_of,
+    as_of,
     team,
     household_id,
     sex,
@@ -43,6 +48,7 @@ SELECT
     coalesce(smd_domain_names_365d, '') AS smd_domain_names_365d,
     coalesce(COLUMNS(lambda c: c LIKE '%\_days\_since\_last' ESCAPE '\'), 730),
     coalesce(COLUMNS(lambda c: c NOT LIKE '%\_days\_since\_last' ESCAPE '\'
-                      AND c NOT IN ('person_id', 'team', 'household_id', 'sex', 'ethnic_group', 'died',
+                      AND c NOT IN ('person_id', 'as_of', 'team', 'household_id', 'sex', 'ethnic_group', 'died',
                                     'age_years', 'smd_domain_names_365d')), 0)
-FROM joined;
+FROM joined
+ORDER BY as_of, person_id;

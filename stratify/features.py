@@ -11,6 +11,7 @@ configured domains (codes are checked before they reach SQL text).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 
 import duckdb
@@ -22,7 +23,8 @@ from stratify.contract import load_contract
 from stratify.stages import write_stage_summary
 from stratify.warehouse import FEATURES_DIR, WarehouseError, connect, fetch_one, render_identifier, run_sql, run_sql_file
 
-TARGET_TABLES = frozenset({"feat_person", "feat_snapshot"})
+TARGET_TABLES = frozenset({"feat_person", "feat_train"})
+TEMP_TARGETS = frozenset({"feat_train"})  # built per training run, never written to the warehouse file
 PERSON_TABLES = frozenset({"persons", "train_persons"})
 COUNT_WINDOWS = (90, 365)
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -53,9 +55,9 @@ def event_counts_sql() -> str:
                     f"AND event_type = {_code(event_type)} AND days_ago < {int(window)}) AS {name}"
                 )
     return (
-        "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT person_id,\n    "
+        "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT as_of, person_id,\n    "
         + ",\n    ".join(aggregates)
-        + "\nFROM known_events GROUP BY person_id"
+        + f"\nFROM known_events WHERE days_ago < {max(COUNT_WINDOWS)} GROUP BY as_of, person_id"
     )
 
 
@@ -66,13 +68,13 @@ def smd_sql(domains: tuple[str, ...]) -> str:
         cols.append(f"max(CASE WHEN domain = {_code(d)} AND days_ago < 365 THEN 1 ELSE 0 END) AS \"smd_{d}_365d\"")
         cols.append(f"count(*) FILTER (WHERE domain = {_code(d)} AND days_ago < 90) AS \"smd_{d}_events_90d\"")
     return (
-        "CREATE OR REPLACE TEMP TABLE feat_smd AS SELECT person_id,\n    "
+        "CREATE OR REPLACE TEMP TABLE feat_smd AS SELECT as_of, person_id,\n    "
         + ",\n    ".join(cols)
         + ",\n    count(DISTINCT domain) FILTER (WHERE days_ago < 365) AS smd_domains_365d"
         + ",\n    count(DISTINCT domain) FILTER (WHERE days_ago < 90) AS smd_domains_90d"
         + ",\n    string_agg(DISTINCT replace(domain, '_', ' '), ', ' ORDER BY replace(domain, '_', ' '))"
         + " FILTER (WHERE days_ago < 365) AS smd_domain_names_365d"
-        + "\nFROM domain_events GROUP BY person_id"
+        + "\nFROM domain_events GROUP BY as_of, person_id"
     )
 
 
@@ -111,19 +113,56 @@ def build_feature_table(
     `known_at` defaults to `as_of`; training snapshots of past dates pass
     the training date instead, i.e. history as it is known now.
     """
+    return build_feature_snapshots(con, cfg, [as_of], known_at or as_of, target, persons)
+
+
+def build_feature_snapshots(
+    con: duckdb.DuckDBPyConnection,
+    cfg: PlaceConfig,
+    dates: Sequence[date],
+    known_at: date,
+    target: str = "feat_train",
+    persons: str = "train_persons",
+) -> int:
+    """Every feature for the people in `persons` at each of `dates`, into `target` (one row per date and person).
+
+    One pass over the events for all dates: each event is joined to the
+    snapshot dates whose two-year window holds it, and every aggregate groups
+    by (as_of, person_id). Training's 25 monthly snapshots used to be 25
+    separate builds, each re-reading the events and re-writing a table; the
+    same SQL with one date is the nightly build, so what the model trains on
+    and what it scores cannot drift apart. `feat_train` is a temporary table:
+    training rows never reach the warehouse file.
+    """
+    if not dates:
+        raise WarehouseError("features: no snapshot dates given")
+    name = render_identifier(target, TARGET_TABLES)
     subs = {
-        "target": render_identifier(target, TARGET_TABLES),
+        "target": name,
+        "table_kind": "TEMP" if target in TEMP_TARGETS else "",  # a keyword from this fixed pair, never input
         "persons": render_identifier(persons, PERSON_TABLES),
     }
-    params = {"as_of": as_of, "known_at": known_at or as_of}
+    params = {"dates": list(dates), "known_at": known_at}
     domains = load_domain_map(con, cfg)
+    run_sql_file(con, FEATURES_DIR / "05_feature_dates.sql", params, "features: snapshot dates", subs)
     run_sql_file(con, FEATURES_DIR / "10_known_events.sql", params, "features: known events", subs)
     run_sql_file(con, FEATURES_DIR / "20_agency_activity.sql", params, "features: agency activity", subs)
     run_sql(con, event_counts_sql(), params, "features: event counts", origin="features.event_counts_sql()")
     run_sql(con, smd_sql(domains), params, "features: SMD domains", origin="features.smd_sql()")
     run_sql_file(con, FEATURES_DIR / "40_household.sql", params, "features: household", subs)
+    drop_intermediates(con, ("known_events", "domain_events"))  # the largest, not read by the last step
     run_sql_file(con, FEATURES_DIR / "90_feat_person.sql", params, "features: feat_person", subs)
     return fetch_one(con, f"SELECT count(*) FROM {subs['target']}")[0]
+
+
+INTERMEDIATE_TABLES = ("feature_dates", "known_events", "domain_events", "feat_agency", "feat_event_counts",
+                       "feat_smd", "feat_household", "domain_map")
+
+
+def drop_intermediates(con: duckdb.DuckDBPyConnection, names: Sequence[str] = INTERMEDIATE_TABLES) -> None:
+    """Free the temporary tables a feature build leaves behind (training's hold millions of rows)."""
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{render_identifier(name, frozenset(INTERMEDIATE_TABLES))}")
 
 
 def model_feature_columns(con: duckdb.DuckDBPyConnection, table: str = "feat_person") -> list[str]:

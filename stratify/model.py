@@ -34,10 +34,10 @@ from stratify.context import RunContext
 from stratify.describe import describe
 from stratify.evaluation import GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability
 from stratify.model_card import write_model_card
-from stratify.features import build_feature_table, model_feature_columns
-from stratify.rules import crisis_flags
+from stratify.features import build_feature_snapshots, drop_intermediates, model_feature_columns
+from stratify.rules import crisis_flags, required_columns
 from stratify.stages import write_stage_summary
-from stratify.warehouse import connect, fetch_one
+from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 MODEL_FORMAT = 1
 REASONS_PER_PERSON = 3
@@ -70,25 +70,36 @@ def snapshot_dates(as_of: date, history_months: int) -> list[date]:
 
 
 def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
-    """Feature snapshots for a deterministic sample of people, as history is known at `as_of`."""
+    """Feature snapshots for a deterministic sample of people, as history is known at `as_of`.
+
+    Every monthly snapshot comes out of one feature build over all the dates
+    (`build_feature_snapshots`); each date's rows are then read as numpy
+    columns into a float32 matrix (a pandas DataFrame of ~130 columns per
+    snapshot cost more than building the features, and Arrow batches kept
+    far more memory resident).
+    """
     dates = snapshot_dates(as_of, cfg.model.history_months)
-    X, crisis, teams, groups = [], [], [], []
+    rule_columns = required_columns(cfg.rules)
+    s = Snapshots(dates, np.array([], dtype=object), [], [], [], [], [])
     with connect(cfg) as con:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE train_persons AS SELECT * FROM persons "
-            "ORDER BY hash(person_id || $seed) LIMIT $n",
-            {"seed": str(cfg.model.seed), "n": cfg.model.max_training_people},
-        )
-        columns: list[str] = []
+        run_sql_file(con, SQL_DIR / "model_train_persons.sql",
+                     {"seed": str(cfg.model.seed), "n": cfg.model.max_training_people}, step="model: training sample")
+        build_feature_snapshots(con, cfg, dates, known_at=as_of, target="feat_train", persons="train_persons")
+        s.columns = model_feature_columns(con, "feat_train")
+        drop_intermediates(con)
+        sql = read_sql(SQL_DIR / "model_snapshot_rows.sql")
         for d in dates:
-            build_feature_table(con, cfg, d, known_at=as_of, target="feat_snapshot", persons="train_persons")
-            columns = columns or model_feature_columns(con, "feat_snapshot")
-            df = con.execute("SELECT * FROM feat_snapshot ORDER BY person_id").df()
-            X.append(df[columns].to_numpy(dtype=np.float32))
-            crisis.append(crisis_flags(df, cfg.rules))
-            teams.append(df["team"].fillna("").to_numpy())
-            groups.append(df[list(GROUP_COLUMNS)].reset_index(drop=True))
-    return Snapshots(dates, df["person_id"].to_numpy(), X, crisis, teams, groups, columns)
+            cols = con.sql(sql, params={"as_of": d}).fetchnumpy()  # masked arrays, one per column
+            person_ids = np.asarray(cols["person_id"], dtype=object)
+            if s.X and not np.array_equal(person_ids, s.person_ids):
+                raise ModelError("training snapshots do not hold the same people on every date; run `stratify train` again")
+            s.person_ids = person_ids
+            s.X.append(np.column_stack([np.ma.filled(cols[c].astype(np.float32), np.nan) for c in s.columns])
+                       if s.columns else np.empty((len(person_ids), 0), dtype=np.float32))
+            s.crisis.append(crisis_flags(pd.DataFrame({c: cols[c] for c in rule_columns}), cfg.rules))
+            s.teams.append(pd.Series(cols["team"], dtype=object).fillna("").to_numpy())
+            s.groups.append(pd.DataFrame({c: cols[c] for c in GROUP_COLUMNS}))
+    return s
 
 
 def labelled(s: Snapshots, i: int, horizon: int) -> tuple[np.ndarray, HeldOut]:

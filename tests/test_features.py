@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from helpers import add_event, add_person, write_place
@@ -87,3 +88,23 @@ def test_person_without_events_gets_zeros(place):
     row = df.loc[f"{9:064x}"]
     assert row["all_events_365d"] == 0 and row["police_days_since_last"] == 730
     assert not row[cols].isna().any()
+
+
+def test_one_build_over_many_dates_equals_one_build_per_date(place):
+    """Training builds every monthly snapshot in one pass: each date must match its own nightly build."""
+    from stratify.features import build_feature_snapshots
+
+    cfg, *_ = place
+    dates = [date(2025, 9, 1), date(2026, 5, 21), AS_OF]
+    known_at = date(2026, 6, 10)
+    with connect(cfg) as con:
+        build_feature_snapshots(con, cfg, dates, known_at, target="feat_train", persons="persons")
+        together = con.execute("SELECT * FROM feat_train ORDER BY as_of, person_id").df()
+    singles = []
+    for d in dates:
+        df, _ = features(cfg, as_of=d, known_at=known_at)
+        singles.append(df.reset_index())
+    apart = pd.concat(singles).sort_values(["as_of", "person_id"]).reset_index(drop=True)
+    assert list(together.columns) == list(apart[together.columns].columns)
+    pd.testing.assert_frame_equal(together, apart[together.columns], check_dtype=False)
+    assert together.groupby("as_of")["police_events_365d"].sum().tolist() != [0, 0, 0]
