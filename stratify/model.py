@@ -25,8 +25,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from stratify.audit import now_utc, set_model_version
 from stratify.config import PlaceConfig
@@ -120,6 +121,33 @@ def stack(s: Snapshots, indices: range, horizon: int) -> tuple[np.ndarray, np.nd
     return np.vstack([p[0] for p in parts]), np.concatenate([p[1].y for p in parts])
 
 
+MIN_FIT_NEGATIVES = 50_000  # below this many rows that did not enter crisis, fit on every row
+
+
+def sample_negatives(X: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row that entered crisis, and a seeded `share` of the others weighted 1/share.
+
+    About 0.25% of fitting rows enter crisis; the rest cost fitting time in
+    proportion to their number but add little once a third of them are in.
+    The weights keep the base rate, and the chosen model is calibrated on
+    the untouched calibration snapshot anyway. A small place keeps at least
+    `MIN_FIT_NEGATIVES` of them (its fitting is quick; its signal is thin).
+    """
+    negatives = int((y == 0).sum())
+    share = max(share, min(1.0, MIN_FIT_NEGATIVES / negatives)) if negatives else 1.0
+    if share >= 1:
+        return X, y, np.ones(len(y))
+    keep = (y == 1) | (np.random.default_rng(seed).random(len(y)) < share)
+    return X[keep], y[keep], np.where(y[keep] == 1, 1.0, 1.0 / share)
+
+
+def fit_weighted(est: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
+    """`est.fit` with sample weights, routed to every step that takes them when `est` is a pipeline."""
+    if isinstance(est, Pipeline):
+        return est.fit(X, y, **{f"{name}__sample_weight": w for name, _ in est.steps})
+    return est.fit(X, y, sample_weight=w)
+
+
 def candidates(seed: int) -> dict[str, Any]:
     """The models compared: a transparent baseline and gradient-boosted trees."""
     return {
@@ -166,17 +194,26 @@ def train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None = None) -
     there; every figure reported is on the later, untouched test snapshot.
     `answer_key` (synthetic places only) adds the ceiling any model could reach.
     """
+    # scikit-learn's OpenMP/BLAS pools sized like DuckDB's: more threads than cores only spin.
+    with threadpool_limits(limits=cfg.duckdb.threads):
+        return _train_model(cfg, as_of, answer_key)
+
+
+def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict:
     h = cfg.model.horizon_months
     s = build_snapshots(cfg, as_of)
     split = Split.for_history(len(s.dates), h)
-    X_fit, y_fit = stack(s, split.fit, h)
+    X_all, y_all = stack(s, split.fit, h)
     X_cal, cal = labelled(s, split.calib, h)
     X_test, test = labelled(s, split.test, h)
-    if y_fit.sum() < 10 or cal.y.sum() < 2:
-        raise ModelError(f"too few people entered crisis in the training history ({int(y_fit.sum())}) to train a model")
+    if y_all.sum() < 10 or cal.y.sum() < 2:
+        raise ModelError(f"too few people entered crisis in the training history ({int(y_all.sum())}) to train a model")
+    reference = np.median(X_all, axis=0).astype(np.float32)  # a typical person, from every fitting row
+    X_fit, y_fit, w_fit = sample_negatives(X_all, y_all, cfg.model.fit_negative_share, cfg.model.seed)
+    del X_all
     fitted, on_calib, on_test = {}, {}, {}
     for name, est in candidates(cfg.model.seed).items():
-        fitted[name] = est.fit(X_fit, y_fit)
+        fitted[name] = fit_weighted(est, X_fit, y_fit, w_fit)
         on_calib[name] = evaluate(cal, est.predict_proba(X_cal)[:, 1], cfg)
         on_test[name] = evaluate(test, est.predict_proba(X_test)[:, 1], cfg)
     best = max(on_calib, key=lambda n: (on_calib[n]["precision_at_capacity"], on_calib[n]["average_precision"]))
@@ -190,7 +227,8 @@ def train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None = None) -
         "fairness": fairness(test, score, cfg),
         "reliability": {"calibrated": reliability(test, score),
                         **{n: reliability(test, f.predict_proba(X_test)[:, 1]) for n, f in fitted.items()}},
-        "fit_rows": int(len(y_fit)), "fit_positives": int(y_fit.sum()),
+        "fit_rows": int(len(y_all)), "fit_positives": int(y_all.sum()),
+        "fit_rows_sampled": int(len(y_fit)),
         "fit_snapshots": [s.dates[split.fit.start].isoformat(), s.dates[split.fit.stop - 1].isoformat()],
         "calibration_snapshot": s.dates[split.calib].isoformat(),
         "test_snapshot": s.dates[split.test].isoformat(),
@@ -207,7 +245,7 @@ def train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None = None) -
         "model": model,
         "algorithm": best,
         "feature_columns": s.columns,
-        "reference": np.median(X_fit, axis=0).astype(np.float32),
+        "reference": reference,
         "horizon_months": h,
         "as_of": as_of.isoformat(),
         "data_from": s.dates[0].isoformat(),
@@ -355,7 +393,8 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
         if missing:
             raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
                              f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
-    scores = score_frame(cfg, bundle, df)
+    with threadpool_limits(limits=cfg.duckdb.threads):
+        scores = score_frame(cfg, bundle, df)
     with connect(cfg) as con:
         con.begin()
         con.register("scores_in", scores)

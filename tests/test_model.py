@@ -129,3 +129,28 @@ def test_a_place_with_too_little_history_publishes_the_crisis_tier_with_a_warnin
     assert "not enough history" in warning and "crisis tier only" in warning
     lists = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (cfg.out / "latest" / "lists").glob("*.csv"))
     assert set(lists["tier"]) <= {"crisis"}
+
+
+def test_fitting_keeps_every_crisis_row_and_a_weighted_share_of_the_others():
+    from stratify.model import sample_negatives
+
+    y = np.r_[np.ones(50, dtype=np.int8), np.zeros(400_000, dtype=np.int8)]
+    X = np.arange(len(y), dtype=np.float32).reshape(-1, 1)
+    Xs, ys, w = sample_negatives(X, y, 0.25, seed=0)
+    assert ys.sum() == 50 and set(Xs[ys == 1, 0]) == set(range(50))
+    assert 0.24 < (ys == 0).sum() / 400_000 < 0.26
+    assert np.allclose(w[ys == 1], 1) and np.allclose(w[ys == 0], 4)
+    assert w.sum() == pytest.approx(len(y), rel=0.05)  # the weights keep the base rate
+    again = sample_negatives(X, y, 0.25, seed=0)
+    assert np.array_equal(again[0], Xs)
+    assert sample_negatives(X, y, 1.0, seed=0)[0] is X
+    small = np.r_[np.ones(5, dtype=np.int8), np.zeros(1_000, dtype=np.int8)]
+    assert sample_negatives(X[:1005], small, 0.25, seed=0)[0] is not None
+    assert len(sample_negatives(X[:1005], small, 0.25, seed=0)[1]) == 1005  # a small place fits on every row
+
+
+def test_fit_negative_share_must_be_a_share(tmp_path):
+    from stratify.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.fit_negative_share"):
+        write_place(tmp_path, extra="model:\n  fit_negative_share: 0\n")
