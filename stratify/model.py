@@ -6,6 +6,10 @@ met a crisis rule at any of the next `horizon_months` monthly snapshots.
 Splits are temporal with a gap of one horizon, so no training label overlaps
 the test period: fit on the oldest snapshots, calibrate on the snapshot one
 horizon before the test snapshot, test on the latest fully-labelled one.
+All snapshots come out of one feature build over every snapshot date; the
+fitting rows keep everyone who entered crisis and a weighted share
+(`model.fit_negative_share`) of the rest. Calibration and every reported
+figure use the calibration and test snapshots whole.
 """
 
 from __future__ import annotations
