@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -138,13 +139,21 @@ def reliability_png(curves: dict[str, dict]) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def answer_key_precision(held: HeldOut, key: pd.DataFrame, cfg: PlaceConfig) -> float:
-    """Precision at capacity when each team ranks by the synthetic place's true latent risk.
+def answer_key_precision(held: HeldOut, key: pd.DataFrame, cfg: PlaceConfig, on: date) -> dict[str, float]:
+    """Precision at capacity when each team ranks by the synthetic place's true latent risk on `on`.
 
-    The answer key exists only for synthetic places; it is the best any model
-    could do on that data, so a model's share of it is its honest ceiling.
+    The answer key exists only for synthetic places. Ranked by the latent
+    risk on the held-out snapshot's own date it is the best any model could
+    do with what had happened by then: the ceiling (`precision_at_capacity`).
+    The key's `latent_risk` column is the risk on the place's later as-of
+    date, which already reflects who went on to reach crisis; its figure is
+    kept (`precision_at_capacity_seeing_the_future`) only to show the gap.
     """
-    risk = pd.Series(key["latent_risk"].to_numpy(), index=key["person_id"].to_numpy())
-    truth = risk.reindex(held.person_ids).fillna(0).to_numpy()
-    chosen = selected_at_capacity(truth, held.teams, cfg)
-    return capacity_metrics(held.y, chosen, held.teams)["precision_at_capacity"]
+    from stratify.synth import answer_key_risk
+
+    def precision(risk: np.ndarray) -> float:
+        truth = pd.Series(risk, index=key["person_id"].to_numpy()).reindex(held.person_ids).fillna(0).to_numpy()
+        return capacity_metrics(held.y, selected_at_capacity(truth, held.teams, cfg), held.teams)["precision_at_capacity"]
+
+    return {"precision_at_capacity": precision(answer_key_risk(key, on)),
+            "precision_at_capacity_seeing_the_future": precision(key["latent_risk"].to_numpy())}

@@ -239,10 +239,10 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         "test_snapshot": s.dates[split.test].isoformat(),
     }
     if answer_key is not None:
-        ceiling = answer_key_precision(test, pd.read_parquet(answer_key), cfg)
+        key = answer_key_precision(test, pd.read_parquet(answer_key), cfg, on=s.dates[split.test])
+        ceiling = key["precision_at_capacity"]
         metrics["answer_key"] = {
-            "precision_at_capacity": ceiling,
-            "model_share": metrics["calibrated"]["precision_at_capacity"] / ceiling if ceiling else None,
+            **key, "model_share": metrics["calibrated"]["precision_at_capacity"] / ceiling if ceiling else None,
         }
     bundle = {
         "format": MODEL_FORMAT,
