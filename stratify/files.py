@@ -25,3 +25,13 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_synced(path: Path, data: bytes, mode: int = 0o640) -> None:
+    """Write `data` to a new (or truncated) file and fsync it, so a crash never leaves it half written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -50,6 +50,7 @@ from pathlib import Path
 import psutil
 
 from stratify.config import PlaceConfig
+from stratify.files import write_synced
 
 # Longer than the nightly DAG's dagrun_timeout (8 hours): past this, Airflow has stopped the run.
 STALE_AFTER = timedelta(hours=10)
@@ -141,12 +142,7 @@ def _guard(path: Path) -> Iterator[None]:
 def _create(path: Path, holder: dict) -> None:
     """Create the lock whole, or raise FileExistsError: written under a temporary name, then hard-linked."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        os.write(fd, json.dumps(holder, indent=1).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_synced(tmp, json.dumps(holder, indent=1).encode("utf-8"))
     try:
         os.link(tmp, path)
     finally:

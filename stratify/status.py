@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stratify.config import PlaceConfig
+from stratify.files import write_synced
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
@@ -60,12 +61,7 @@ def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage
     tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        try:
-            os.write(fd, json.dumps(body, indent=2).encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_synced(tmp, json.dumps(body, indent=2).encode("utf-8"))
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("could not write the run status file %s: %s", path, exc)
