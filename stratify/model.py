@@ -342,9 +342,11 @@ def read_bundle(version: str, path: Path) -> dict:
         raise ModelError(f"the promoted model {version} at {path} cannot be read ({exc}); run `stratify train`") from exc
     if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT or bundle.get("sklearn_version") != sklearn.__version__:
         got = bundle.get("sklearn_version") if isinstance(bundle, dict) else "unknown"
+        fmt = bundle.get("format") if isinstance(bundle, dict) else "unknown"
         raise ModelError(
-            f"the promoted model {version} was saved by scikit-learn {got}; this installation has "
-            f"{sklearn.__version__} (model format {MODEL_FORMAT}): run `stratify train`"
+            f"the promoted model {version} at {path} was saved by scikit-learn {got} in model format {fmt}; "
+            f"this installation has scikit-learn {sklearn.__version__} and reads model format {MODEL_FORMAT}: "
+            "run `stratify train`"
         )
     return bundle
 
