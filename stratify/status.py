@@ -90,6 +90,17 @@ def _is_disk_full(exc: BaseException) -> bool:
     return False
 
 
+def _full_where(cfg: PlaceConfig, exc: BaseException) -> str:
+    """Which folder a disk-full error without a file name was writing: the warehouse's for DuckDB's errors."""
+    chain = []
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    if any(type(e).__module__.startswith("duckdb") or type(e).__name__ == "WarehouseError" for e in chain):
+        return str(cfg.warehouse.parent)
+    return f"{cfg.out} or {cfg.warehouse.parent}"
+
+
 def explain_failure(cfg: PlaceConfig, exc: BaseException, stage: str) -> tuple[str, str]:
     """(message, action) for a failed stage: what went wrong, and what a person should do about it.
 
@@ -98,7 +109,7 @@ def explain_failure(cfg: PlaceConfig, exc: BaseException, stage: str) -> tuple[s
     """
     from stratify.config import ConfigError
     from stratify.runlock import RunLocked
-    from stratify.warehouse import WarehouseError
+    from stratify.warehouse import WarehouseError, damaged_message, is_corrupt
 
     kept = "the last good lists stay published"
     message = f"stage {stage} failed: {type(exc).__name__}: {exc}"
@@ -107,14 +118,17 @@ def explain_failure(cfg: PlaceConfig, exc: BaseException, stage: str) -> tuple[s
     if isinstance(exc, ConfigError):
         return message, f"correct the named key(s) in {cfg.path} and run again; {kept}"
     if _is_disk_full(exc):
-        where = getattr(exc, "filename", None) or f"{cfg.out} or {cfg.warehouse.parent}"
+        where = getattr(exc, "filename", None) or _full_where(cfg, exc)
         return (f"stage {stage} failed: the disk is full (writing {where}): {exc}",
                 f"free space on the disk holding {where}, then run again; {kept}")
     if isinstance(exc, PermissionError):
         return message, (f"make {exc.filename or cfg.out} writable by the user running stratify "
                          f"({_user()}), then run again; {kept}")
-    if isinstance(exc, WarehouseError):
-        if "damaged" in str(exc) or "corrupt" in str(exc).lower():
+    corrupt = is_corrupt(exc, cfg.warehouse)
+    if corrupt and "damaged" not in str(exc):  # found by a stage's query, not when the file was opened
+        message = f"stage {stage} failed: {damaged_message(cfg, exc)}"
+    if isinstance(exc, WarehouseError) or corrupt:
+        if "damaged" in message or "corrupt" in message.lower():
             return message, (f"restore {cfg.warehouse} from its last backup, or rebuild it from the archive "
                              f"{cfg.archive}; {kept}")
         return message, f"see the message; if another program holds {cfg.warehouse}, stop it or wait; {kept}"

@@ -73,7 +73,7 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
             try:
                 migrate(con)
             except (duckdb.Error, WarehouseError) as exc:  # the first read of a damaged file fails here
-                if "Corrupt" not in str(exc) and "checksum" not in str(exc):
+                if not is_corrupt(exc, cfg.warehouse):
                     raise
                 raise WarehouseError(_open_message(cfg, exc)) from exc
         yield con
@@ -81,15 +81,39 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+CORRUPT_RE = re.compile(r"not a valid DuckDB database|Corrupt database file|checksum .* does not match",
+                        re.IGNORECASE)
+SHORT_READ = "Could not read enough bytes from file"  # damage only when it is the warehouse's own file
+LOCKED_RE = re.compile(r"Could not set lock|Conflicting lock|lock on file|database is locked", re.IGNORECASE)
+
+
+def is_corrupt(exc: BaseException | None, warehouse: Path | None = None) -> bool:
+    """Whether DuckDB's error (or one it caused) says the database file itself is damaged or cut short."""
+    while exc is not None:
+        text = str(exc)
+        if CORRUPT_RE.search(text) or (warehouse is not None and SHORT_READ in text and str(warehouse) in text):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def damaged_message(cfg: PlaceConfig, exc: BaseException) -> str:
+    """The one sentence for a damaged warehouse: which file, DuckDB's words, how to get a good one back."""
+    return (f"the warehouse {cfg.warehouse} is damaged (corrupt: {exc}); restore it from its last backup, "
+            f"or rebuild it by loading the archived deliveries in {cfg.archive}, then run again")
+
+
 def _open_message(cfg: PlaceConfig, exc: Exception) -> str:
-    """Why the warehouse file cannot be opened, and what to do: held by another program, damaged, or other."""
+    """Why the warehouse file cannot be opened, and what to do: damaged, held by another program, or other.
+
+    Damage is checked first: DuckDB's checksum message says "block", which holds "lock".
+    """
     text = str(exc)
-    if "lock" in text.lower():
+    if is_corrupt(exc, cfg.warehouse):
+        return damaged_message(cfg, exc)
+    if LOCKED_RE.search(text):
         return (f"the warehouse {cfg.warehouse} is in use by another program ({text}); wait for it to finish or "
                 "stop it, then run again")
-    if "not a valid DuckDB database" in text or "Corrupt" in text or "checksum" in text:
-        return (f"the warehouse {cfg.warehouse} is damaged (corrupt: {text}); restore it from its last backup, "
-                f"or rebuild it by loading the archived deliveries in {cfg.archive}, then run again")
     return (f"cannot open the warehouse {cfg.warehouse}: {text}. If another stratify run or program "
             "holds it, wait for it to finish; if the file is damaged, rebuild it from the archive.")
 
