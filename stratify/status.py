@@ -10,7 +10,9 @@ Fields: `place`, `run_id`, `as_of`, `status` (`running`, `published`,
 `held`, `failed`), `stage` (the stage running or failed), `message` (what
 happened), `action` (what to do), `updated_at`, `pid`, `host`, and
 `last_good` (`run_id`, `as_of`, `published_at` of what `latest` shows now;
-null before the first publication). A monitoring tool alerts when `status`
+null before the first publication); after a failed Airflow task also
+`delivery` (the delivery file the failure names, if any) and `airflow`
+(`dag_id`, `run_id`, `task_id`, `map_index`, `try_number`). A monitoring tool alerts when `status`
 is `failed` or `held`, or `running` with an `updated_at` older than a few hours.
 
 `explain_failure` turns an exception into that message and action, naming
@@ -49,14 +51,23 @@ def last_good(cfg: PlaceConfig) -> dict | None:
 
 
 def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage: str = "",
-                 message: str = "", action: str = "") -> Path | None:
-    """Replace `<out>/status.json` in one step; never raises (a full disk must not hide the run's own error)."""
+                 message: str = "", action: str = "", delivery: str | None = None,
+                 airflow: dict | None = None) -> Path | None:
+    """Replace `<out>/status.json` in one step; never raises (a full disk must not hide the run's own error).
+
+    `delivery` (the file a failure names) and `airflow` (the Airflow run id,
+    task, map index and try of a failed task) are written only when given.
+    """
     body = {
         "place": cfg.place, "run_id": run_id, "as_of": str(as_of) if as_of else None, "status": status,
         "stage": stage or None, "message": message or None, "action": action or None,
         "updated_at": datetime.now(timezone.utc).isoformat(), "pid": os.getpid(), "host": socket.gethostname(),
         "last_good": last_good(cfg),
     }
+    if delivery:
+        body["delivery"] = delivery
+    if airflow:
+        body["airflow"] = airflow
     path = status_path(cfg)
     tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
     try:
