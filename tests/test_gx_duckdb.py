@@ -116,7 +116,56 @@ def test_install_is_idempotent_and_registers_duckdb_once():
     assert see._dialect_requires_persisted_connection(connection_string="duckdb://")
 
 
-@pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version"])
+UNIQUE_CASES = {
+    # (values of column v, kinds for the row condition): duplicates, nulls, a value thrice, all distinct
+    "duplicates_and_nulls": (["a", "a", "b", None, None, "c", "c", "c", "d", ""], list("xxyyxxxyyy")),
+    "all_distinct": ([f"r{i}" for i in range(10)], list("xxxxxyyyyy")),
+    "all_null": ([None] * 4, list("xxyy")),
+    "empty_strings_repeat": (["", "", "e", "E"], list("xxyy")),
+}
+
+
+def _unique_counts(con, monkeypatch, original: bool) -> dict:
+    """unexpected_count of the unique expectation, plain and under a row condition, by one count or the other."""
+    from great_expectations.expectations import registry
+
+    gx_duckdb.install()
+    if original:  # GX's own window-count provider for the SQL engine
+        providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
+        for engine_name, (cls, fn) in list(providers.items()):
+            if fn is gx_duckdb._duckdb_unique_unexpected_count:
+                monkeypatch.setitem(providers, engine_name, (cls, gx_duckdb._original_unique_count))
+        assert providers["SqlAlchemyExecutionEngine"][1].__name__ == "_sqlalchemy_map_condition_unexpected_count_value"
+    out = {}
+    for case, (values, kinds) in UNIQUE_CASES.items():
+        con.execute("CREATE OR REPLACE TABLE work.u (v VARCHAR, kind VARCHAR)")
+        con.executemany("INSERT INTO work.u VALUES (?, ?)", list(zip(values, kinds)))
+        r = run_suite(con, [E.ExpectColumnValuesToBeUnique(column="v")], name="u")["expect_column_values_to_be_unique"]
+        c = run_suite(con, [E.ExpectColumnValuesToBeUnique(column="v", row_condition=GXColumn(name="kind").is_not_in(["y"]))],
+                      name="u")["expect_column_values_to_be_unique"]
+        assert not _errored(r.exception_info) and not _errored(c.exception_info)
+        out[case] = ((r.success, r.result.get("unexpected_count")), (c.success, c.result.get("unexpected_count")))
+    return out
+
+
+def test_uniqueness_group_by_count_equals_gx_window_count(con, monkeypatch):
+    ours = _unique_counts(con, monkeypatch, original=False)
+    assert ours["duplicates_and_nulls"] == ((False, 5), (False, 4))  # a twice, c thrice; under kind x: a, a, c, c
+    assert ours["all_distinct"] == ((True, 0), (True, 0))
+    theirs = _unique_counts(con, monkeypatch, original=True)
+    assert ours == theirs
+
+
+def test_the_unique_count_runs_as_a_group_by_on_duckdb(con):
+    from great_expectations.expectations import registry
+
+    gx_duckdb.install()
+    providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
+    assert providers["SqlAlchemyExecutionEngine"][1] is gx_duckdb._duckdb_unique_unexpected_count
+    assert providers["PandasExecutionEngine"][1] is not gx_duckdb._duckdb_unique_unexpected_count
+
+
+@pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version", "unique_provider"])
 def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
     import importlib
 
@@ -130,6 +179,11 @@ def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
     elif change == "regex_import":
         module = importlib.import_module(gx_duckdb.REGEX_METRIC_MODULES[0])
         monkeypatch.setattr(module, "get_dialect_regex_expression", lambda *a, **k: None)
+    elif change == "unique_provider":
+        from great_expectations.expectations import registry
+
+        providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
+        monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine", (object, lambda *a, **k: 0))
     else:
         monkeypatch.setattr(duckdb_engine, "__version__", "0.18.0")
     with pytest.raises(gx_duckdb.GXInternalsChanged, match="written against great-expectations"):
