@@ -52,6 +52,8 @@ def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunCo
                                        run_status=lambda rid: _run_status(cfg, rid))
         if stale:
             recover_interrupted_run(cfg, stale, ctx.run_id)
+        for orphan in unclosed_runs(cfg, ctx.run_id):
+            recover_interrupted_run(cfg, orphan, ctx.run_id)
         with connect(cfg) as con:
             row = fetch_one(con, "SELECT status, as_of FROM runs WHERE run_id = $1", [ctx.run_id])
             if row is not None and (row[0] != "running" or row[1] != as_of):
@@ -71,6 +73,24 @@ def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunCo
         raise
     write_status(cfg, ctx.run_id, as_of, "running", "start")
     return ctx
+
+
+def unclosed_runs(cfg: PlaceConfig, run_id: str) -> list[dict]:
+    """Runs still `running` in the warehouse although this run holds the lock: their end was never recorded.
+
+    A run that failed while the warehouse could not be written (a full disk)
+    released its lock but could not close its `runs` row, nor hand back the
+    deliveries it archived without loading; holding the lock now, we know it
+    is not running, so it is closed like a killed run.
+    """
+    with connect(cfg) as con:
+        rows = con.execute("SELECT run_id, as_of, CAST(started_at AS VARCHAR) FROM runs "
+                           "WHERE status = 'running' AND run_id <> $1 "
+                           "ORDER BY started_at", [run_id]).fetchall()
+    return [{"run_id": rid, "as_of": as_of.isoformat(), "started_at": str(started), "pid": "unknown",
+             "host": "unknown", "stale_because": "its lock was released but its end was never recorded "
+                                                 "(the warehouse could not be written when it failed)"}
+            for rid, as_of, started in rows]
 
 
 def check_writable(folder: Path) -> None:

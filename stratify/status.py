@@ -70,18 +70,40 @@ def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage
         body["airflow"] = airflow
     path = status_path(cfg)
     tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
+    data = json.dumps(body, indent=2).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_synced(tmp, json.dumps(body, indent=2).encode("utf-8"))
+        write_synced(tmp, data)
         os.replace(tmp, path)
     except OSError as exc:
-        log.warning("could not write the run status file %s: %s", path, exc)
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        if _is_disk_full(exc) and _overwrite_in_place(path, data):
+            return path
+        log.warning("could not write the run status file %s: %s", path, exc)
         return None
     return path
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> bool:
+    """On a full disk, rewrite the existing status file over its own blocks (no new file can be made).
+
+    The file was written when the run started, so its space is already
+    allocated; a status of a few hundred bytes fits in it. Not atomic: a
+    reader at that very moment may see a torn file, which beats a status that
+    still says `running` for a run that failed because the disk is full.
+    """
+    try:
+        with open(path, "r+b", buffering=0) as fh:
+            fh.write(data)
+            fh.truncate(len(data))
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        log.warning("could not rewrite the run status file %s in place on a full disk: %s", path, exc)
+        return False
+    return True
 
 
 def read_status(cfg: PlaceConfig) -> dict | None:
