@@ -25,9 +25,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, config_path, json_safe, load_config_or_fail
+from stratify import airflow_tasks
+from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
 
 
 @dag(
@@ -38,7 +39,8 @@ from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, con
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={**DEFAULT_ARGS, "retries": 1},
+    default_args={**DEFAULT_ARGS, "retries": 1},  # with the failure callback: status.json + one log line
+    on_failure_callback=dag_failure_callback,
     tags=["stratify", "weekly", "retention"],
     params={
         "config": Param(DEFAULT_CONFIG, type="string", minLength=1, description="Path to the place YAML"),
@@ -49,14 +51,7 @@ from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, con
 def retention():
     @task(doc_md="Calls `stratify.retention.purge(cfg)`; returns what was removed, by kind (counts and bytes).")
     def purge() -> dict[str, Any]:
-        from stratify.retention import purge as purge_expired
-
-        params = get_current_context()["params"]
-        cfg = load_config_or_fail(config_path(params.get("config") or ""))
-        summary = purge_expired(cfg, dry_run=bool(params.get("dry_run")))
-        for item in summary.pop("would_remove", []):  # a list for the log, not for XCom
-            print(f"would remove {item['kind']} {item['path']} ({item['age_days']} days, {item['bytes']} bytes)")
-        return json_safe(summary)
+        return airflow_tasks.purge_task()
 
     purge()
 

@@ -14,6 +14,9 @@ team's capacity on the same held-out period and no fairness gap exceeds
 `model.max_fairness_gap`; otherwise its card says why it was held back. The
 nightly DAG always uses the promoted model and records its version.
 
+A failed training writes the place's `<out>/status.json` (stage `train`,
+what to do) unless a nightly run is running; the promoted model stays.
+
 **Params**: `config` (the place YAML), `as_of` (`YYYY-MM-DD`; empty = the
 run's date in Europe/London).
 """
@@ -24,17 +27,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from stratify.airflow_support import (
-    DEFAULT_ARGS,
-    DEFAULT_CONFIG,
-    LOCAL_TZ,
-    as_of_from_context,
-    config_path,
-    json_safe,
-    load_config_or_fail,
-)
+from stratify import airflow_tasks
+from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
 
 
 @dag(
@@ -45,7 +41,8 @@ from stratify.airflow_support import (
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
-    default_args={**DEFAULT_ARGS, "retries": 1},
+    default_args={**DEFAULT_ARGS, "retries": 1},  # with the failure callback: status.json + one log line
+    on_failure_callback=dag_failure_callback,
     tags=["stratify", "monthly", "model"],
     params={
         "config": Param(DEFAULT_CONFIG, type="string", minLength=1, description="Path to the place YAML"),
@@ -57,12 +54,7 @@ from stratify.airflow_support import (
 def train_wobbling_model():
     @task(doc_md="Calls `stratify.model.train_model(cfg, as_of)`; returns the version, decision and card path.")
     def train() -> dict[str, Any]:
-        from stratify.model import train_model
-
-        context = get_current_context()
-        cfg = load_config_or_fail(config_path(context["params"].get("config") or ""))
-        result = train_model(cfg, as_of_from_context(context, cfg.timezone))
-        return json_safe({k: result[k] for k in ("model_version", "promoted", "why", "path", "model_card")})
+        return airflow_tasks.train_model_task()
 
     train()
 

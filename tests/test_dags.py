@@ -108,6 +108,9 @@ def test_places_come_from_configs_else_the_variable_else_config():
     from stratify.airflow_support import DEFAULT_CONFIG, config_path
 
     place_configs = runpy.run_path(str(DAGS_FOLDER / "nightly_stratification.py"))["place_configs"]
+    from stratify.airflow_tasks import place_configs as moved
+
+    assert place_configs is moved  # the DAG file re-exports the function that moved
     assert place_configs(["/p/a.yaml", "/p/b.yaml", "/p/a.yaml"], "/p/c.yaml", ["/p/v.yaml"]) == [
         "/p/a.yaml", "/p/b.yaml"]  # each place once, in the given order
     assert place_configs([], "/p/c.yaml", ["/p/v.yaml", "/p/w.yaml"]) == ["/p/v.yaml", "/p/w.yaml"]
@@ -127,7 +130,7 @@ def test_finish_runs_whatever_happened_upstream(dag):
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_FOLDER.glob("*.py")))
 def test_dag_files_import_nothing_heavy_at_parse_time(dag_file):
-    """Parsing must stay cheap: airflow.sdk, pendulum, the standard library and stratify.airflow_support only."""
+    """Parsing must stay cheap: airflow.sdk, pendulum, the standard library, stratify.airflow_support/_tasks only."""
     code = (
         "import json, runpy, sys\n"
         f"runpy.run_path({str(DAGS_FOLDER / dag_file)!r})\n"
@@ -140,7 +143,7 @@ def test_dag_files_import_nothing_heavy_at_parse_time(dag_file):
     )
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     # numpy/pyarrow may be pulled in by airflow itself; the project's heavy stack must not be
-    assert loaded <= {"stratify", "stratify.airflow_support", "stratify.pipeline"}, loaded
+    assert loaded <= {"stratify", "stratify.airflow_support", "stratify.airflow_tasks", "stratify.pipeline"}, loaded
 
 
 def test_training_dag_is_monthly_in_london_with_one_task(dagbag):
@@ -187,3 +190,216 @@ def test_retention_dag_is_weekly_in_london_with_one_thin_task(dagbag):
     assert dag.tasks[0].pool == WAREHOUSE_POOL and dag.tasks[0].execution_timeout is not None
     assert set(dag.params.keys()) == {"config", "dry_run"} and dag.params["dry_run"] is False
     assert "retention" in dag.tags and "Weekly retention" in dag.doc_md
+
+
+# --------------------------------------------------------------------------- thin DAG files, failures reach people
+
+
+def test_every_task_body_is_one_call_into_stratify():
+    """A DAG file's task bodies are one line each: `return airflow_tasks.<function>(...)`."""
+    import ast
+
+    for path in sorted(DAGS_FOLDER.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bodies = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+                  and any(getattr(getattr(d, "func", d), "id", None) == "task" for d in n.decorator_list)]
+        assert bodies, path.name
+        for fn in bodies:
+            stmts = [b for b in fn.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+            assert len(stmts) == 1 and isinstance(stmts[0], ast.Return), (path.name, fn.name)
+            call = stmts[0].value
+            assert isinstance(call, ast.Call) and ast.unparse(call.func).startswith("airflow_tasks."), (
+                path.name, fn.name, ast.unparse(call))
+
+
+def test_every_task_and_dag_has_the_failure_callbacks(dagbag):
+    from stratify.airflow_support import dag_failure_callback, task_failure_callback
+
+    for dag_id in (DAG_ID, "train_wobbling_model", "retention"):
+        d = dagbag.dags[dag_id]
+        callbacks = d.on_failure_callback if isinstance(d.on_failure_callback, list) else [d.on_failure_callback]
+        assert dag_failure_callback in callbacks, dag_id
+        for t in d.tasks:
+            assert task_failure_callback in list(t.on_failure_callback or []), (dag_id, t.task_id)
+
+
+class _TI:
+    """Just what the callback reads from a task instance."""
+
+    def __init__(self, task_id, try_number=3, map_index=-1, run_id="manual__2026-11-21T02:00:00+00:00", xcom=None):
+        self.task_id, self.try_number, self.map_index, self.run_id = task_id, try_number, map_index, run_id
+        self.dag_id = DAG_ID
+        self._xcom = xcom
+
+    def xcom_pull(self, **_):
+        return self._xcom
+
+
+@pytest.fixture()
+def place_cfg(tmp_path):
+    from stratify.config import load_config
+
+    (tmp_path / "neighbourhoods.csv").write_text("lsoa21,team\nE01000001,NT01\n", encoding="utf-8")
+    path = tmp_path / "place.yaml"
+    path.write_text("place: cbplace\nlanding: landing\nwarehouse: w.duckdb\nout: out\n"
+                    "neighbourhoods: neighbourhoods.csv\n", encoding="utf-8")
+    return load_config(path)
+
+
+def _run_of(cfg, run_id="20261121-afabc"):
+    return {"run_id": run_id, "place": cfg.place, "as_of": "2026-11-21", "config": str(cfg.path)}
+
+
+def test_failure_callback_writes_status_with_stage_delivery_action_and_airflow_run(place_cfg, caplog):
+    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
+    from stratify.ingest import DeliveryReadError
+    from stratify.status import read_status
+
+    try:
+        try:
+            raise DeliveryReadError(place_cfg.landing / "health" / "health_20261121.csv", "empty file (0 bytes)")
+        except DeliveryReadError as inner:
+            raise RuntimeError("validate could not read a delivery") from inner
+    except RuntimeError as exc:
+        error = exc
+    context = {"ti": _TI("place.validate"), "run_id": "manual__2026-11-21T02:00:00+00:00", "exception": error,
+               "params": {"configs": [], "config": "/elsewhere.yaml"}, CONTEXT_RUN: _run_of(place_cfg)}
+    with caplog.at_level("ERROR", logger="stratify.airflow"):
+        assert task_failure_callback(context) is None
+    status = read_status(place_cfg)
+    assert status["status"] == "failed" and status["stage"] == "validate"
+    assert status["run_id"] == "20261121-afabc" and status["as_of"] == "2026-11-21"
+    assert status["delivery"] == "health_20261121.csv"
+    assert "validate" in status["message"] and "last good lists stay published" in status["action"]
+    assert status["airflow"] == {"dag_id": DAG_ID, "run_id": "manual__2026-11-21T02:00:00+00:00",
+                                 "task_id": "place.validate", "map_index": -1, "try_number": 3}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "stratify.airflow"]
+    for part in ("place cbplace", "stage validate", "delivery health_20261121.csv", "try 3", "What to do:",
+                 str(place_cfg.out / "status.json")):
+        assert part in line, (part, line)
+
+
+def test_failure_callback_survives_a_context_missing_keys(place_cfg, caplog):
+    from stratify.airflow_support import task_failure_callback
+    from stratify.status import read_status
+
+    with caplog.at_level("ERROR", logger="stratify.airflow"):
+        task_failure_callback({})  # nothing at all
+        task_failure_callback({"ti": None, "exception": "not an exception", "params": None})
+        task_failure_callback({"ti": _TI("place.load"), "params": {"configs": ["/gone.yaml"]}})
+        task_failure_callback({"ti": _TI("train"), "params": {"config": str(place_cfg.path.parent / "nope.yaml")}})
+    assert read_status(place_cfg) is None  # no place was known: nothing written anywhere
+    lines = [r.getMessage() for r in caplog.records if r.name == "stratify.airflow"]
+    assert len(lines) == 4 and all(line.startswith("stratify FAILED") for line in lines), lines
+    assert "nope.yaml" in lines[-1]
+
+
+def test_failure_callback_for_a_single_place_dag_uses_its_config_param(place_cfg):
+    from stratify.airflow_support import task_failure_callback
+    from stratify.status import read_status
+
+    task_failure_callback({"ti": _TI("train", try_number=2), "params": {"config": str(place_cfg.path)},
+                           "exception": MemoryError("training ran out of memory")})
+    status = read_status(place_cfg)
+    assert (status["status"], status["stage"], status["run_id"]) == ("failed", "train", None)
+    assert status["airflow"]["try_number"] == 2 and "MemoryError" in status["message"]
+
+
+def test_failure_callback_leaves_the_status_of_an_active_run_alone(place_cfg):
+    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
+    from stratify.runlock import RunLocked
+    from stratify.status import read_status, write_status
+
+    write_status(place_cfg, "20261121T010000Z", "2026-11-21", "running", "load")
+    locked = RunLocked("run 20261121T010000Z of place cbplace is active", {"run_id": "20261121T010000Z"})
+    task_failure_callback({"ti": _TI("place.start_run"), "exception": locked, CONTEXT_RUN: _run_of(place_cfg)})
+    task_failure_callback({"ti": _TI("purge"), "params": {"config": str(place_cfg.path)},
+                           "exception": OSError("busy")})
+    assert (read_status(place_cfg)["status"], read_status(place_cfg)["stage"]) == ("running", "load")
+
+
+def test_finish_failing_after_a_stage_keeps_the_first_stage(place_cfg):
+    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
+    from stratify.status import read_status
+
+    run = _run_of(place_cfg)
+    task_failure_callback({"ti": _TI("place.link"), "exception": PermissionError(13, "denied", "/srv/x"),
+                           CONTEXT_RUN: run})
+    task_failure_callback({"ti": _TI("place.finish", try_number=1), CONTEXT_RUN: run,
+                           "exception": RuntimeError("place cbplace: run recorded as failed")})
+    status = read_status(place_cfg)
+    assert status["stage"] == "link" and status["airflow"]["task_id"] == "place.link"
+    assert "/srv/x" in status["action"]
+
+
+def test_a_failed_stage_raises_what_failed_and_what_to_do_and_is_retried(place_cfg, monkeypatch):
+    """run_stage wraps a stage's error: place, stage and action in the message, the original as __cause__."""
+    import sys
+    import types
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from stratify.airflow_support import StageFailed
+    from stratify.airflow_tasks import run_stage
+    from stratify.config import ConfigError
+    from stratify.status import read_status
+
+    fake = types.ModuleType("fake_stage")
+
+    def disk_full(cfg, ctx):
+        raise OSError(28, "No space left on device", str(cfg.warehouse))
+
+    def bad_config(cfg, ctx):
+        raise ConfigError("rules[0].feature: unknown feature")
+
+    fake.disk_full, fake.bad_config = disk_full, bad_config
+    monkeypatch.setitem(sys.modules, "fake_stage", fake)
+    with pytest.raises(StageFailed) as raised:
+        run_stage("fake_stage:disk_full", _run_of(place_cfg))
+    err = raised.value
+    assert not isinstance(err, AirflowFailException)  # transient errors keep their retries
+    assert isinstance(err.__cause__, OSError)
+    assert str(err).startswith("place cbplace: stage disk_full failed: the disk is full")
+    assert "What to do: free space on the disk" in str(err)
+    assert read_status(place_cfg)["status"] == "running"  # the task said which stage it was running
+    with pytest.raises(AirflowFailException, match="correct the named key") as raised:
+        run_stage("fake_stage:bad_config", _run_of(place_cfg))
+    assert isinstance(raised.value.__cause__, ConfigError)
+
+
+def test_record_failed_run_keeps_the_callbacks_explanation(place_cfg):
+    """`finish` after a failed stage: runs row and status.json name the first failed stage and its action."""
+    from datetime import date
+
+    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
+    from stratify.airflow_tasks import record_failed_run
+    from stratify.audit import start_run
+    from stratify.status import read_status
+    from stratify.warehouse import connect
+
+    ctx = start_run(place_cfg, date(2026, 11, 21), run_id="20261121-afabc")
+    run = {**ctx.to_dict(), "config": str(place_cfg.path)}
+    task_failure_callback({"ti": _TI("place.score", try_number=3), CONTEXT_RUN: run,
+                           "exception": PermissionError(13, "denied", "/srv/models")})
+    message, action = record_failed_run(place_cfg, ctx, "score", {"score": "failed", "publish": "upstream_failed"},
+                                        "manual__x", "place.score")
+    assert "stage score failed" in message and "publish=upstream_failed" in message and "/srv/models" in action
+    status = read_status(place_cfg)
+    assert (status["status"], status["stage"], status["action"]) == ("failed", "score", action)
+    assert status["airflow"]["try_number"] == 3
+    with connect(place_cfg, read_only=True) as con:
+        assert con.execute("SELECT status, message FROM runs").fetchall() == [("failed", message)]
+    # without the callback's word (it has not run yet): the stage still, and where the log is
+    ctx2 = start_run(place_cfg, date(2026, 11, 22), run_id="20261122-afdef")
+    message, action = record_failed_run(place_cfg, ctx2, "load", {"load": "failed"}, "manual__y", "place.load")
+    assert read_status(place_cfg)["stage"] == "load" and "place.load" in action and "manual__y" in action
+
+
+def test_dag_failure_callback_never_raises(caplog):
+    from stratify.airflow_support import dag_failure_callback
+
+    with caplog.at_level("ERROR", logger="stratify.airflow"):
+        dag_failure_callback({})
+        dag_failure_callback({"dag": object(), "run_id": "r1", "reason": "task_failure", "ti": _TI("place.link")})
+    lines = [r.getMessage() for r in caplog.records if r.name == "stratify.airflow"]
+    assert len(lines) == 2 and "r1" in lines[1] and "place.link" in lines[1] and "status.json" in lines[1]
