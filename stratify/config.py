@@ -28,7 +28,50 @@ CONN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
 class ConfigError(ValueError):
-    """The place configuration is invalid; the message names the key and what to do."""
+    """The place configuration is invalid; the message names the key and what to do.
+
+    `problems` holds one sentence per bad key: `parse_config` checks every
+    key before it raises, so one run of the command names them all.
+    """
+
+    def __init__(self, message: str = "", problems: list[str] | None = None, where: Path | str | None = None):
+        self.problems = list(problems) if problems else [message]
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            text = (f"{len(self.problems)} problems" + (f" in {where}" if where else "") + ": "
+                    + "; ".join(self.problems))
+        super().__init__(text)
+
+
+class Problems:
+    """Collects every ConfigError of a configuration instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.found.append(message)
+
+    def take(self, fn: Any, *args: Any, default: Any = None) -> Any:
+        """`fn(*args)`, or `default` with its problems kept when it raises ConfigError."""
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+            return default
+
+    def raise_any(self, where: Path | str | None = None) -> None:
+        if self.found:
+            raise ConfigError(problems=self.found, where=where)
+
+    @staticmethod
+    def check_all(messages: Any) -> None:
+        """Raise one ConfigError naming every message given, if any."""
+        found = Problems()
+        for m in messages:
+            found.add(m)
+        found.raise_any()
 
 
 @dataclass(frozen=True)
@@ -258,18 +301,24 @@ def _dataclass_from(cls: type, key: str, raw: Any) -> Any:
         raise ConfigError(f"{key}: must be a mapping")
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
+    found = Problems()
     if unknown:
-        raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        found.add(f"{key}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(known))}")
     defaults = cls()
     values = {}
     for k, v in raw.items():
+        if k in unknown:
+            continue
         expected = type(getattr(defaults, k))
         if expected is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, expected) or isinstance(v, bool) != (expected is bool):
-            raise ConfigError(f"{key}.{k}: expected {expected.__name__}, got {v!r}")
+            found.add(f"{key}.{k}: expected {expected.__name__}, got {v!r}")
+            continue
         values[k] = v
-    return cls(**values)
+    built = found.take(lambda: cls(**values))
+    found.raise_any()
+    return built
 
 
 def _rules(raw: Any) -> tuple[CrisisRule, ...]:
@@ -277,25 +326,32 @@ def _rules(raw: Any) -> tuple[CrisisRule, ...]:
         return DEFAULT_RULES
     if not isinstance(raw, list) or not raw:
         raise ConfigError("rules: must be a non-empty list of {id, description, feature, op, threshold, reason}")
-    rules = []
-    for i, r in enumerate(raw):
-        key = f"rules[{i}]"
-        if not isinstance(r, dict):
-            raise ConfigError(f"{key}: must be a mapping")
-        missing = {"id", "description", "feature", "op", "threshold", "reason"} - set(r)
-        if missing:
-            raise ConfigError(f"{key}: missing key(s) {', '.join(sorted(missing))}")
-        if r["op"] not in RULE_OPS:
-            raise ConfigError(f"{key}.op: {r['op']!r} is not one of {', '.join(RULE_OPS)}")
-        if not re.match(r"^[a-z][a-z0-9_]*$", str(r["feature"])):
-            raise ConfigError(f"{key}.feature: {r['feature']!r} is not a feature name")
-        if not isinstance(r["threshold"], (int, float)) or isinstance(r["threshold"], bool):
-            raise ConfigError(f"{key}.threshold: must be a number")
-        rules.append(CrisisRule(str(r["id"]), str(r["description"]), r["feature"], r["op"], float(r["threshold"]), str(r["reason"])))
-    ids = [r.id for r in rules]
+    found = Problems()
+    rules = [found.take(_rule, i, r) for i, r in enumerate(raw)]
+    ids = [r.id for r in rules if r is not None]
     if len(set(ids)) != len(ids):
-        raise ConfigError("rules: rule ids must be unique")
+        found.add("rules: rule ids must be unique")
+    found.raise_any()
     return tuple(rules)
+
+
+def _rule(i: int, r: Any) -> CrisisRule:
+    """One crisis rule, every bad key of it named."""
+    key = f"rules[{i}]"
+    if not isinstance(r, dict):
+        raise ConfigError(f"{key}: must be a mapping")
+    missing = {"id", "description", "feature", "op", "threshold", "reason"} - set(r)
+    if missing:
+        raise ConfigError(f"{key}: missing key(s) {', '.join(sorted(missing))}")
+    found = Problems()
+    if r["op"] not in RULE_OPS:
+        found.add(f"{key}.op: {r['op']!r} is not one of {', '.join(RULE_OPS)}")
+    if not re.match(r"^[a-z][a-z0-9_]*$", str(r["feature"])):
+        found.add(f"{key}.feature: {r['feature']!r} is not a feature name")
+    if not isinstance(r["threshold"], (int, float)) or isinstance(r["threshold"], bool):
+        found.add(f"{key}.threshold: must be a number")
+    found.raise_any()
+    return CrisisRule(str(r["id"]), str(r["description"]), r["feature"], r["op"], float(r["threshold"]), str(r["reason"]))
 
 
 def _path(base: Path, raw: dict[str, Any], key: str, default: Path | None = None) -> Path:
@@ -352,50 +408,53 @@ def _drops(base: Path, raw: Any, landing: Path) -> tuple[DropConfig, ...]:
         return ()
     if not isinstance(raw, dict):
         raise ConfigError("drops: must be a mapping source -> {location, conn_id, delete_at_source, done_marker}")
-    sources = load_contract().source_names
-    drops = []
-    for source, spec in raw.items():
-        key = f"drops.{source}"
-        if source not in sources:
-            raise ConfigError(f"{key}: {source!r} is not a source of the contract; sources: {', '.join(sources)}")
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{key}: must be a mapping with at least `location`")
-        unknown = set(spec) - set(DROP_KEYS)
-        if unknown:
-            raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(DROP_KEYS)}")
-        location, conn_id = spec.get("location"), spec.get("conn_id")
-        if not isinstance(location, str) or not location.strip():
-            raise ConfigError(f"{key}.location: required, a local folder, sftp://host[:port]/path or s3://bucket/prefix")
-        if conn_id is not None and (not isinstance(conn_id, str) or not CONN_ID_RE.match(conn_id)):
-            raise ConfigError(f"{key}.conn_id: must be an Airflow connection id ([A-Za-z0-9_.-])")
-        for flag in ("delete_at_source", "done_marker"):
-            if not isinstance(spec.get(flag, False), bool):
-                raise ConfigError(f"{key}.{flag}: expected true or false")
-        drops.append(DropConfig(
-            source=source,
-            location=_drop_location(key, location.strip(), conn_id, base, landing),
-            conn_id=conn_id,
-            delete_at_source=spec.get("delete_at_source", False),
-            done_marker=spec.get("done_marker", False),
-        ))
+    found = Problems()
+    drops = [found.take(_drop, base, source, spec, landing) for source, spec in raw.items()]
+    found.raise_any()
     return tuple(drops)
+
+
+def _drop(base: Path, source: Any, spec: Any, landing: Path) -> DropConfig:
+    """One agency's drop, checked against the contract; every bad key of it named."""
+    sources = load_contract().source_names
+    key = f"drops.{source}"
+    if source not in sources:
+        raise ConfigError(f"{key}: {source!r} is not a source of the contract; sources: {', '.join(sources)}")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{key}: must be a mapping with at least `location`")
+    found = Problems()
+    unknown = set(spec) - set(DROP_KEYS)
+    if unknown:
+        found.add(f"{key}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(DROP_KEYS)}")
+    location, conn_id = spec.get("location"), spec.get("conn_id")
+    if conn_id is not None and (not isinstance(conn_id, str) or not CONN_ID_RE.match(conn_id)):
+        found.add(f"{key}.conn_id: must be an Airflow connection id ([A-Za-z0-9_.-])")
+    for flag in ("delete_at_source", "done_marker"):
+        if not isinstance(spec.get(flag, False), bool):
+            found.add(f"{key}.{flag}: expected true or false")
+    if not isinstance(location, str) or not location.strip():
+        found.add(f"{key}.location: required, a local folder, sftp://host[:port]/path or s3://bucket/prefix")
+    elif not any(p.startswith(f"{key}.conn_id") for p in found.found):
+        location = found.take(_drop_location, key, location.strip(), conn_id, base, landing)
+    found.raise_any()
+    return DropConfig(source=source, location=location, conn_id=conn_id,
+                      delete_at_source=spec.get("delete_at_source", False),
+                      done_marker=spec.get("done_marker", False))
 
 
 def _retention(raw: Any) -> RetentionConfig:
     """`retention:` days to keep each kind of file; every value a positive whole number."""
     retention = _dataclass_from(RetentionConfig, "retention", raw)
-    for name in RetentionConfig.__dataclass_fields__:
-        if getattr(retention, name) < 1:
-            raise ConfigError(f"retention.{name}: must be a positive number of days")
+    Problems.check_all(f"retention.{name}: must be a positive number of days"
+                       for name in RetentionConfig.__dataclass_fields__ if getattr(retention, name) < 1)
     return retention
 
 
 def _lists(raw: Any) -> ListsConfig:
     """`lists:` outcome windows in days; 0 turns a window off."""
     lists = _dataclass_from(ListsConfig, "lists", raw)
-    for name in ListsConfig.__dataclass_fields__:
-        if getattr(lists, name) < 0:
-            raise ConfigError(f"lists.{name}: must be a whole number of days, 0 or more")
+    Problems.check_all(f"lists.{name}: must be a whole number of days, 0 or more"
+                       for name in ListsConfig.__dataclass_fields__ if getattr(lists, name) < 0)
     return lists
 
 
@@ -450,60 +509,81 @@ TOP_LEVEL_KEYS = {
 
 
 def parse_config(raw: Any, path: Path) -> PlaceConfig:
-    """Check and type a parsed YAML mapping; `path` anchors relative paths."""
+    """Check and type a parsed YAML mapping; `path` anchors relative paths.
+
+    Every key is checked before anything is raised: one ConfigError names
+    every unknown key, wrong type and bad value (`ConfigError.problems`).
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the configuration must be a YAML mapping")
+    found = Problems()
     unknown = set(raw) - TOP_LEVEL_KEYS
-    for k in unknown:
+    for k in sorted(unknown, key=str):
         if KEY_LIKE_RE.search(str(k)):
-            raise ConfigError(f"{k}: keys and secrets must never be in the configuration file; for the warehouse "
-                              "key use encryption.key_env (an environment variable's name) or encryption.airflow_variable")
-    if unknown:
-        raise ConfigError(f"{', '.join(sorted(unknown))}: unknown key(s); known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+            found.add(f"{k}: keys and secrets must never be in the configuration file; for the warehouse "
+                      "key use encryption.key_env (an environment variable's name) or encryption.airflow_variable")
+    plain = sorted((str(k) for k in unknown if not KEY_LIKE_RE.search(str(k))))
+    if plain:
+        found.add(f"{', '.join(plain)}: unknown key(s); known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     place = raw.get("place")
     if not isinstance(place, str) or not PLACE_RE.match(place):
-        raise ConfigError("place: required, lower-case letters, digits, '_' or '-'")
+        found.add("place: required, lower-case letters, digits, '_' or '-'")
     base = path.parent.resolve()
-    landing = _path(base, raw, "landing")
-    warehouse = _path(base, raw, "warehouse")
-    cap = raw.get("capacity", {"default": 50})
-    if not isinstance(cap, dict) or "default" not in cap:
-        raise ConfigError("capacity: must be a mapping with at least `default`")
-    for team, n in cap.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ConfigError(f"capacity.{team}: must be a positive whole number")
-        if team != "default" and not TEAM_RE.match(str(team)):
-            raise ConfigError(f"capacity.{team}: not a team code")
-    domains_raw = raw.get("domains") or load_contract().raw["domains"]
-    try:
-        domains = parse_domains(domains_raw)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"domains: malformed ({exc}); see the contract's domains table") from exc
+    landing = found.take(_path, base, raw, "landing")
+    warehouse = found.take(_path, base, raw, "warehouse")
+    cap = found.take(_capacity, raw.get("capacity", {"default": 50}), default={"default": 50})
+    domains = found.take(_domains, raw.get("domains"))
+    config = dict(
+        out=found.take(_path, base, raw, "out"),
+        neighbourhoods=found.take(_path, base, raw, "neighbourhoods"),
+        models=found.take(_path, base, raw, "models", (warehouse or base).parent / "models"),
+        quarantine=found.take(_path, base, raw, "quarantine", (landing or base).parent / "quarantine"),
+        archive=found.take(_path, base, raw, "archive", (landing or base).parent / "archive"),
+        rules=found.take(_rules, raw.get("rules")),
+        model=found.take(_dataclass_from, ModelConfig, "model", raw.get("model")),
+        transparency=found.take(_dataclass_from, TransparencyConfig, "transparency", raw.get("transparency")),
+        validation=found.take(_dataclass_from, ValidationConfig, "validation", raw.get("validation")),
+        suppression=found.take(_dataclass_from, SuppressionConfig, "suppression", raw.get("suppression")),
+        lists=found.take(_lists, raw.get("lists")),
+        duckdb=found.take(_dataclass_from, DuckDBConfig, "duckdb", raw.get("duckdb")),
+        drops=found.take(_drops, base, raw.get("drops"), landing or base),
+        retention=found.take(_retention, raw.get("retention")),
+        encryption=found.take(_encryption, raw.get("encryption")),
+    )
+    found.raise_any(path)
     return PlaceConfig(
         path=path.resolve(),
         place=place,
         landing=landing,
         warehouse=warehouse,
-        out=_path(base, raw, "out"),
-        neighbourhoods=_path(base, raw, "neighbourhoods"),
         capacity_default=cap["default"],
         capacity_by_team={str(k): v for k, v in cap.items() if k != "default"},
-        models=_path(base, raw, "models", warehouse.parent / "models"),
-        quarantine=_path(base, raw, "quarantine", landing.parent / "quarantine"),
-        archive=_path(base, raw, "archive", landing.parent / "archive"),
         timezone=str(raw.get("timezone", "Europe/London")),
-        rules=_rules(raw.get("rules")),
         domains=domains,
-        model=_dataclass_from(ModelConfig, "model", raw.get("model")),
-        transparency=_dataclass_from(TransparencyConfig, "transparency", raw.get("transparency")),
-        validation=_dataclass_from(ValidationConfig, "validation", raw.get("validation")),
-        suppression=_dataclass_from(SuppressionConfig, "suppression", raw.get("suppression")),
-        lists=_lists(raw.get("lists")),
-        duckdb=_dataclass_from(DuckDBConfig, "duckdb", raw.get("duckdb")),
-        drops=_drops(base, raw.get("drops"), landing),
-        retention=_retention(raw.get("retention")),
-        encryption=_encryption(raw.get("encryption")),
+        **config,
     )
+
+
+def _capacity(cap: Any) -> dict:
+    """`capacity:` default and per-team list sizes, every bad entry named."""
+    if not isinstance(cap, dict) or "default" not in cap:
+        raise ConfigError("capacity: must be a mapping with at least `default`")
+    found = Problems()
+    for team, n in cap.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            found.add(f"capacity.{team}: must be a positive whole number")
+        if team != "default" and not TEAM_RE.match(str(team)):
+            found.add(f"capacity.{team}: not a team code")
+    found.raise_any()
+    return cap
+
+
+def _domains(raw: Any) -> tuple[DomainRule, ...]:
+    """`domains:` the evidence for each domain of disadvantage; the contract's table by default."""
+    try:
+        return parse_domains(raw or load_contract().raw["domains"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"domains: malformed ({exc}); see the contract's domains table") from exc
 
 
 def load_config(path: str | Path) -> PlaceConfig:

@@ -78,7 +78,45 @@ def test_minimal_version_1_config_gets_defaults(tmp_path):
 def test_bad_config_names_the_key(tmp_path, raw, key):
     with pytest.raises(ConfigError) as err:
         parse_config(raw, tmp_path / "p.yaml")
-    assert str(err.value).startswith(key)
+    assert any(p.startswith(key) for p in err.value.problems), err.value.problems
+    assert key in str(err.value)
+
+
+BASE = {"place": "x", "landing": "l", "warehouse": "w", "out": "o", "neighbourhoods": "n"}
+
+
+def test_one_error_names_every_bad_key(tmp_path):
+    """Unknown keys, wrong types and bad values anywhere in the file: all named at once, not the first only."""
+    raw = {**BASE, "place": "Bad Name", "colour": 1, "api_token": "x",
+           "capacity": {"default": 0, "NT 1": 5},
+           "model": {"horizon_months": "six", "fit_negative_share": 2.0, "colour": 1},
+           "lists": {"snooze_days": -1, "already_working_days": -2},
+           "retention": {"runs_days": 0},
+           "duckdb": {"threads": "two"},
+           "rules": [{"id": "a"}, {"id": "b", "description": "d", "feature": "Bad-Name", "op": "~",
+                                   "threshold": "3", "reason": "r"}],
+           "drops": {"health": {"location": "", "done_marker": "yes"}, "pharmacy": {"location": "/x"}},
+           "encryption": {"key_env": "lower"}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, tmp_path / "p.yaml")
+    problems = err.value.problems
+    expected = ["api_token:", "colour: unknown", "place:", "capacity.default:", "capacity.NT 1: not a team code",
+                "model: unknown key(s) colour", "model.horizon_months:", "model.fit_negative_share:",
+                "lists.snooze_days:", "lists.already_working_days:", "retention.runs_days:", "duckdb.threads:",
+                "rules[0]: missing", "rules[1].op:", "rules[1].feature:", "rules[1].threshold:",
+                "drops.health.done_marker:", "drops.health.location:", "drops.pharmacy:", "encryption.key_env:"]
+    for start in expected:
+        assert sum(p.startswith(start) for p in problems) == 1, (start, problems)
+    assert len(problems) == len(expected), problems
+    text = str(err.value)
+    assert text.startswith(f"{len(expected)} problems in {tmp_path / 'p.yaml'}: ")
+    assert all(p in text for p in problems)
+
+
+def test_a_single_problem_reads_as_before(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "duckdb": {"threads": "two"}}, tmp_path / "p.yaml")
+    assert str(err.value) == "duckdb.threads: expected int, got 'two'"
 
 
 def test_neighbourhoods_file_is_checked(tmp_path):
