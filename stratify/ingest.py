@@ -145,12 +145,25 @@ def _settled(paths: list[Path], settle_seconds: float) -> list[Path]:
     return [p for p in paths if first[p] is not None and look(p) == first[p]]
 
 
+def _changed_since(path: Path, before: os.stat_result) -> bool:
+    """Whether the file grew, shrank, was rewritten or went away after `before` was taken."""
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return True
+    return (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
 def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float = 2.0) -> dict:
     """Record every complete file under the landing zone as a delivery of this run.
 
     Unrecognised names (or files in the wrong folder) are refused and moved to
     `<quarantine>/_unrecognised/`; a file whose sha256 was already accepted is
     a `duplicate` and moved to `<quarantine>/<source>/`; the rest are `pending`.
+    A file that changed while it was hashed (a sender that paused longer than
+    the settle wait, then wrote on) is left in landing, counted `in_flight`,
+    for the next run to take whole; one that appears after the listing is
+    simply not seen until then.
     """
     contract = load_contract()
     files = _settled(_candidates(cfg.landing), settle_seconds)
@@ -162,6 +175,9 @@ def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float
         for path in files:
             st = path.stat()
             digest = sha256_file(path)
+            if _changed_since(path, st):  # the sender wrote more while it was read: not half a delivery
+                summary["in_flight"] += 1
+                continue
             received_at = datetime.fromtimestamp(st.st_mtime, timezone.utc)
             rel = path.relative_to(cfg.landing)
             parsed = contract.parse_file_name(path.name)
