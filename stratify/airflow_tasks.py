@@ -33,6 +33,7 @@ from stratify.pipeline import STAGES
 
 PLACES_VARIABLE = "stratify_places"  # optional Airflow Variable: a JSON list of place YAMLs
 STAGE_OF_TARGET = {target: name for name, target in STAGES}
+HELD_ACTION = "see the run's validation.html; the last good lists stay published"
 
 
 def current_context() -> MutableMapping[str, Any]:
@@ -184,9 +185,10 @@ def close_place_run() -> dict[str, Any]:
         message, action = record_failed_run(cfg, ctx, first, not_ok, ti.run_id, f"{group}{first}")
         raise AirflowFailException(f"place {ctx.place}: run {ctx.run_id} recorded as failed: {message}. "
                                    f"What to do: {action}")
-    status = (published or {}).get("status")
-    status = status if status in ("published", "held") else "published"
-    return json_safe(finish_run(cfg, ctx, status, (published or {}).get("message", "")))
+    if (published or {}).get("status") == "held":  # as `stratify run` records a held run
+        return json_safe(finish_run(cfg, ctx, "held", published.get("message", ""), stage="publish",
+                                    action=HELD_ACTION))
+    return json_safe(finish_run(cfg, ctx, "published", (published or {}).get("message", "")))
 
 
 def record_failed_run(cfg, ctx, first: str, not_ok: dict[str, str], airflow_run_id: str,

@@ -210,3 +210,11 @@ def test_a_failed_run_is_recorded_and_the_last_lists_stay(second_run, dag, place
     states = {ti.task_id.removeprefix("place."): _state(ti.state) for ti in dr.get_task_instances()}
     assert states["link"] == "failed" and states["publish"] == "upstream_failed"
     assert states["finish"] == "failed"
+    # status.json's final word: the stage that failed first (not `finish`), what to do, the Airflow run
+    from stratify.status import read_status
+
+    status = read_status(cfg)
+    assert (status["status"], status["stage"], status["run_id"]) == ("failed", "link", run_id)
+    assert status["message"] == message and "correct the named key(s)" in status["action"]
+    assert status["airflow"]["run_id"] == dr.run_id and status["airflow"]["task_id"] == "place.link"
+    assert status["last_good"]["run_id"] == os.path.basename(second_run["latest"])

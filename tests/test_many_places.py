@@ -137,6 +137,14 @@ def test_the_refused_register_holds_only_its_own_place(dag_run, places):
     assert "register" in message
     assert not (cfg.out / "latest").exists()
     assert any(p.name.startswith("register_") for p in (cfg.quarantine / "register").iterdir())
+    from stratify.status import read_status
+
+    assert (read_status(cfg)["status"], read_status(cfg)["stage"]) == ("held", "publish")
+
+
+def test_a_place_whose_configuration_cannot_be_read_gets_no_status_file(dag_run, places):
+    """Its `out` is unknown; the failure callback only logs (and must not write another place's file)."""
+    assert not list(places["broken"].parent.rglob("status.json"))
 
 
 def test_places_share_nothing(places):
