@@ -51,3 +51,28 @@ def add_event(con: duckdb.DuckDBPyConnection, person: str, source: str, event_ty
         "delivery_id, delivered_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [source, rid, person, on, event_type, role, diagnosis, delivery_id, delivered or on],
     )
+
+
+RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")
+
+
+def raw_state(cfg: PlaceConfig) -> dict[str, tuple]:
+    """Row count and a checksum of each raw table's content, to compare two warehouses.
+
+    Delivery ids are left out (they follow file order), and `superseded_by`
+    is reduced to whether the row is current, so two runs that loaded the
+    same deliveries in another order compare equal. Read-only, straight from
+    the file, so it also reads a warehouse the pipeline would refuse.
+    """
+    out = {}
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    try:
+        for table in RAW_TABLES:
+            out[table] = tuple(con.execute(
+                "SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), '')) "
+                "FROM (SELECT * EXCLUDE (delivery_id, superseded_by), superseded_by IS NULL AS current "
+                f"FROM {table}) t"
+            ).fetchall()[0])
+    finally:
+        con.close()
+    return out

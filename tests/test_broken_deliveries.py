@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 
 from broken import (CASES, HEX64, N, STAMP, Case, csv_bytes, sparse_after_rows, tail_rows, text_rows, write_csv,
                     write_parquet)
+from helpers import raw_state
 from stratify.config import PlaceConfig, load_config
 from stratify.context import latest_link
 from stratify.ingest import UNRECOGNISED
@@ -60,7 +61,6 @@ TONIGHT = date(2026, 11, 20)
 TOMORROW = date(2026, 11, 21)
 PEOPLE = 1500
 SEED = 5
-RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")
 YAML = ("place: broken\nlanding: landing\nwarehouse: wh.duckdb\nout: out\n"
         "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 30\n")
 GOOD_TONIGHT = (("police", "PBX", 60), ("social_care", "SBX", 40))
@@ -85,19 +85,6 @@ def run(cfg: PlaceConfig, as_of: date) -> dict:
 
     with threadpool_limits(1, user_api="openmp"):
         return run_pipeline(cfg, as_of)
-
-
-def raw_state(cfg: PlaceConfig) -> dict[str, tuple]:
-    """Row count and a content checksum of each raw table (delivery ids left out: they follow file order)."""
-    out = {}
-    with connect(cfg, read_only=True) as con:
-        for table in RAW_TABLES:
-            out[table] = tuple(con.execute(
-                "SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), '')) "
-                "FROM (SELECT * EXCLUDE (delivery_id, superseded_by), superseded_by IS NULL AS current "
-                f"FROM {table}) t"
-            ).fetchall()[0])
-    return out
 
 
 def published_lists(cfg: PlaceConfig) -> dict[str, bytes]:

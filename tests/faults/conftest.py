@@ -24,13 +24,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import raw_state  # noqa: F401  (tests/helpers.py: one copy for both suites)
 from stratify.config import PlaceConfig, load_config
 
 NIGHT1 = date(2026, 11, 20)
 NIGHT2 = date(2026, 11, 21)
 YAML = ("place: faults\nlanding: landing\nwarehouse: wh/wh.duckdb\nout: out\n"
         "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 10\nmodel:\n  history_months: 6\n")
-RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[1]
 
@@ -105,24 +105,6 @@ def clean_night2(published_place, tmp_path_factory) -> dict:
     result = quiet_run(cfg, NIGHT2)
     assert result["status"] == "published", result
     return {"cfg": cfg, "raw": raw_state(cfg), "lists": lists_state(cfg), "result": result}
-
-
-def raw_state(cfg: PlaceConfig) -> dict[str, tuple]:
-    """Row count and a checksum of each raw table's content (delivery ids left out: they follow file order)."""
-    import duckdb
-
-    out = {}
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
-    try:
-        for table in RAW_TABLES:
-            out[table] = tuple(con.execute(
-                "SELECT count(*), md5(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)), '')) "
-                "FROM (SELECT * EXCLUDE (delivery_id, superseded_by), superseded_by IS NULL AS current "
-                f"FROM {table}) t"
-            ).fetchall()[0])
-    finally:
-        con.close()
-    return out
 
 
 def lists_state(cfg: PlaceConfig, with_change: bool = True) -> dict[str, str]:
