@@ -48,7 +48,9 @@ def run_pipeline(cfg: "PlaceConfig", as_of: date) -> dict:
     with the stage and what to do) and re-raised, and in both cases `latest`
     keeps pointing at the last good run. If even recording the failure fails
     (the warehouse is damaged or the disk is full), the run lock is still
-    released and the original error is the one raised.
+    released and the original error is the one raised; the next run finds
+    the run still `running` and closes it as failed, handing back what it
+    archived but did not load (`stratify.audit.unclosed_runs`).
     """
     from stratify.audit import finish_run, start_run
     from stratify.publish import PublishHeld
