@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +34,57 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- running on two workers
+#
+# `make test` runs `pytest -n 2 --dist loadgroup` (pytest-xdist). Each worker
+# is its own process with its own AIRFLOW_HOME (above) and its own temporary
+# folders. A group of tests always runs on one worker, so that a module's
+# fixtures (and the fault suite's session place) are built once: one group
+# per test file, except the fault suite (one group: its session place) and the
+# modules that need the Airflow metadata database (one group: reset and parse
+# once). xdist 3.8's own `loadgroup` marks node ids through an attribute that
+# pytest 9.2 no longer reads, so the groups are made here, by a scheduler.
+
+AIRFLOW_MODULES = {"test_dags.py", "test_e2e_dag.py", "test_many_places.py"}
+# Seconds each slow group took on one idle core; the longest go first, so that
+# neither worker is left with a long group at the end. Unlisted groups: 0.
+GROUP_SECONDS = {"faults": 110, "airflow": 100, "tests/test_broken_deliveries.py": 70, "tests/test_bench.py": 50,
+                 "tests/test_model.py": 45, "tests/test_lists.py": 30, "tests/test_report.py": 30,
+                 "tests/test_validate.py": 25, "tests/test_encryption.py": 20}
+
+
+def xdist_group(nodeid: str) -> str:
+    """The group of a test, from its node id: `faults`, `airflow`, or its file."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/faults/"):
+        return "faults"
+    return "airflow" if path.rsplit("/", 1)[-1] in AIRFLOW_MODULES else path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # on xdist workers: the longest groups first (stable otherwise)
+        items.sort(key=lambda it: -GROUP_SECONDS.get(xdist_group(it.nodeid), 0))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (the test extra)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """Whole groups (`xdist_group`) to one worker each, in collection order (longest first)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+        def schedule(self) -> None:
+            config.option.loadscopereorder = False  # keep the collection's order, not "most tests first"
+            super().schedule()
+
+    return GroupScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """The session's AIRFLOW_HOME (environment already set)."""
@@ -44,16 +93,21 @@ def airflow_home() -> Path:
 
 @pytest.fixture(scope="session")
 def airflow_db(airflow_home: Path) -> dict[str, float]:
-    """A freshly reset metadata database with the warehouse pool; returns timings in seconds."""
-    env = {**os.environ, **AIRFLOW_TEST_ENV}
-    airflow = [sys.executable, "-m", "airflow"]
+    """A freshly reset metadata database with the warehouse pool; returns timings in seconds.
+
+    In this process (as `airflow db reset --yes` and `airflow pools set` do
+    it), not through the command line: each of those commands is a Python
+    start-up that imports Airflow again, seconds each, and the DAG tests
+    import Airflow here anyway.
+    """
     t0 = time.perf_counter()
-    subprocess.run([*airflow, "db", "reset", "--yes"], env=env, check=True, capture_output=True, text=True)
+    from airflow.models.pool import Pool
+    from airflow.utils.db import resetdb
+
+    resetdb()
     reset_s = time.perf_counter() - t0
-    subprocess.run(
-        [*airflow, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION],
-        env=env, check=True, capture_output=True, text=True,
-    )
+    Pool.create_or_update_pool(name=WAREHOUSE_POOL, slots=1, description=WAREHOUSE_POOL_DESCRIPTION,
+                               include_deferred=False)
     return {"db_reset_s": reset_s}
 
 
