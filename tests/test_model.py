@@ -149,6 +149,39 @@ def test_fitting_keeps_every_crisis_row_and_a_weighted_share_of_the_others():
     assert len(sample_negatives(X[:1005], small, 0.25, seed=0)[1]) == 1005  # a small place fits on every row
 
 
+def test_a_large_place_fits_on_a_bounded_number_of_rows_that_did_not_enter_crisis():
+    from stratify.model import MAX_FIT_NEGATIVES, sample_negatives
+
+    y = np.r_[np.ones(20, dtype=np.int8), np.zeros(3 * MAX_FIT_NEGATIVES, dtype=np.int8)]
+    X = np.zeros((len(y), 1), dtype=np.float32)
+    _, ys, w = sample_negatives(X, y, 0.5, seed=0)
+    assert ys.sum() == 20
+    assert 0.97 * MAX_FIT_NEGATIVES < (ys == 0).sum() < 1.03 * MAX_FIT_NEGATIVES
+    assert w.sum() == pytest.approx(len(y), rel=0.02)  # weighted back to the whole place
+
+
+def test_training_sample_takes_whole_households_up_to_the_cap():
+    import duckdb
+
+    from stratify.warehouse import SQL_DIR, run_sql_file
+
+    con = duckdb.connect()
+    # 300 households of 2 or 3 people, and 100 people with no household
+    con.execute("CREATE TABLE persons AS SELECT 'p' || i AS person_id, "
+                "CASE WHEN i < 750 THEN 'h' || (i % 300) END AS household_id FROM range(850) AS t(i)")
+    run_sql_file(con, SQL_DIR / "model_train_persons.sql", {"seed": "0", "n": 400})
+    rows = con.execute("SELECT person_id, household_id FROM train_persons").fetchall()
+    assert 380 <= len(rows) <= 400
+    sampled = {h for _, h in rows if h is not None}
+    sizes = dict(con.execute("SELECT household_id, count(*) FROM persons GROUP BY ALL").fetchall())
+    assert sum(sizes[h] for h in sampled) + sum(h is None for _, h in rows) == len(rows)  # nobody without housemates
+    assert 0 < sum(h is None for _, h in rows) < 100
+    run_sql_file(con, SQL_DIR / "model_train_persons.sql", {"seed": "0", "n": 400})
+    assert sorted(con.execute("SELECT person_id FROM train_persons").fetchall()) == sorted((p,) for p, _ in rows)
+    run_sql_file(con, SQL_DIR / "model_train_persons.sql", {"seed": "0", "n": 10_000})
+    assert con.execute("SELECT count(*) FROM train_persons").fetchall() == [(850,)]
+
+
 def test_fit_negative_share_must_be_a_share(tmp_path):
     from stratify.config import ConfigError
 
