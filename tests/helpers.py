@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -51,6 +53,26 @@ def add_event(con: duckdb.DuckDBPyConnection, person: str, source: str, event_ty
         "delivery_id, delivered_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [source, rid, person, on, event_type, role, diagnosis, delivery_id, delivered or on],
     )
+
+
+@contextmanager
+def no_settle_pause() -> Iterator[None]:
+    """Discovery without its settle pause (2 s a run): for test nights where no file is being written.
+
+    `discover_deliveries` looks at each file twice, `settle_seconds` apart,
+    to leave alone a file still being written. A test that writes during
+    discovery must keep the pause; any other night only waits for nothing.
+    The pipeline looks the stage function up when it runs it, so replacing
+    the module attribute is enough.
+    """
+    import stratify.ingest
+
+    real = stratify.ingest.discover_deliveries
+    stratify.ingest.discover_deliveries = lambda cfg, ctx: real(cfg, ctx, settle_seconds=0)
+    try:
+        yield
+    finally:
+        stratify.ingest.discover_deliveries = real
 
 
 RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")
