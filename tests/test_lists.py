@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import add_person, pid, write_place
+from helpers import add_person, no_settle_pause, pid, write_place
 from stratify.config import ListsConfig
 from stratify.lists import (
     TeamLists,
@@ -387,7 +387,8 @@ def two_nights(tmp_path_factory):
     cfg = load_config(folder / "place.yaml")
     day1, day2 = date(2026, 11, 20), date(2026, 11, 21)
     synthesize(cfg, people=2000, as_of=day1, seed=5)
-    first = run_pipeline(cfg, day1)
+    with no_settle_pause():  # nothing is being written during these nights
+        first = run_pipeline(cfg, day1)
     assert first["status"] == "published", first
     lists1 = _read_lists(cfg.out)
     con = duckdb.connect(str(cfg.warehouse), read_only=True)
@@ -435,7 +436,8 @@ def two_nights(tmp_path_factory):
                          pa.array([day2], pa.date32()))
     pq.write_table(reg, cfg.landing / "register" / f"register_{stamp}.parquet")
 
-    second = run_pipeline(cfg, day2)
+    with no_settle_pause():
+        second = run_pipeline(cfg, day2)
     assert second["status"] == "published", second
     return {"cfg": cfg, "team": team, "lists1": lists1, "lists2": _read_lists(cfg.out), "persons": persons,
             "rises": rises, "declines": declines, "engages": engages, "dies": dies, "newcomer": newcomer}
