@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from helpers import write_place
+from helpers import no_settle_pause, write_place
 from stratify.config import ConfigError, load_config
 from stratify.keys import WarehouseKeyError
 from stratify.warehouse import DDL_DIR, WarehouseError, connect, fetch_one
@@ -218,7 +218,8 @@ def test_the_whole_pipeline_publishes_from_an_encrypted_warehouse(tmp_path, monk
     as_of = date(2026, 11, 20)
     cfg = encrypted_place(tmp_path, extra="model:\n  history_months: 16\n")  # a shorter training history: faster
     synthesize(cfg, people=1000, as_of=as_of, seed=3)
-    result = run_pipeline(cfg, as_of)
+    with no_settle_pause():
+        result = run_pipeline(cfg, as_of)
     assert result["status"] == "published", result
     lists = sorted((cfg.out / "latest" / "lists").glob("*.csv"))
     assert lists and all(p.stat().st_size > 0 for p in lists)
