@@ -182,6 +182,20 @@ def test_training_sample_takes_whole_households_up_to_the_cap():
     assert con.execute("SELECT count(*) FROM train_persons").fetchall() == [(850,)]
 
 
+def test_a_candidate_within_sampling_error_at_capacity_is_chosen_on_average_precision():
+    from stratify.model import choose_candidate
+
+    def m(pc, ap):
+        return {"precision_at_capacity": pc, "average_precision": ap}
+
+    near = {"logistic_regression": m(0.687, 0.51), "hist_gradient_boosting": m(0.680, 0.54)}
+    assert choose_candidate(near, selected=150) == "hist_gradient_boosting"  # 0.007 apart; se about 0.04
+    far = {"logistic_regression": m(0.80, 0.51), "hist_gradient_boosting": m(0.60, 0.54)}
+    assert choose_candidate(far, selected=150) == "logistic_regression"
+    assert choose_candidate(near, selected=1_000_000) == "logistic_regression"  # a big snapshot: any gap counts
+    assert choose_candidate({"only": m(0.0, 0.0)}, selected=0) == "only"
+
+
 def test_fit_negative_share_must_be_a_share(tmp_path):
     from stratify.config import ConfigError
 
