@@ -124,10 +124,11 @@ class ModelConfig:
 
     horizon_months: int = 6
     history_months: int = 24  # how far back monthly training snapshots go
-    # People (in whole households) whose monthly snapshots train the model. Everyone up to 150,000: on two
+    # People (in whole households) whose monthly snapshots train the model. Everyone up to 100,000: on two
     # 100,000-person synthetic places, all of them instead of 60,000 took the test precision at capacity from
     # 0.57 to 0.68 and from about 0.50 to 0.65: people entering crisis are rare, and what the model lacked.
-    max_training_people: int = 150_000
+    # 150,000 ran out of DuckDB's 4 GB building the 25 training snapshots of a 330,000-person place.
+    max_training_people: int = 100_000
     min_wobbling_score: float = 0.05  # below this a person is not listed as wobbling
     max_fairness_gap: float = 0.25  # largest allowed gap in recall or false-positive rate between groups
     fairness_min_positives: int = 30  # groups with fewer people entering crisis are reported, not bounded

@@ -78,7 +78,7 @@ def snapshot_dates(as_of: date, history_months: int) -> list[date]:
 def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
     """Feature snapshots for a deterministic sample of whole households, as history is known at `as_of`.
 
-    The sample (`model.max_training_people`, 150,000 by default) is everyone
+    The sample (`model.max_training_people`, 100,000 by default) is everyone
     on most places: people who enter crisis are rare, and on 100,000-person
     synthetic places training on all of them rather than 60,000 raised the
     test precision at capacity by 0.11 and 0.15.
@@ -132,9 +132,9 @@ def stack(s: Snapshots, indices: range, horizon: int) -> tuple[np.ndarray, np.nd
 
 
 MIN_FIT_NEGATIVES = 50_000  # below this many rows that did not enter crisis, fit on every row
-# At most this many rows that did not enter crisis are fitted on: a 100,000-person place keeps its
-# `fit_negative_share` of 0.35 (about 410,000); a larger one keeps the same number, so its fitting time
-# stays bounded while every row that entered crisis still counts.
+# At most this many rows that did not enter crisis are fitted on: 100,000 people keep the default
+# `fit_negative_share` of 0.35 (about 410,000); more people, or a higher share, keep the same number,
+# so fitting time stays bounded while every row that entered crisis still counts.
 MAX_FIT_NEGATIVES = 420_000
 
 
