@@ -22,13 +22,7 @@ from stratify.airflow_env import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, air
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 
-# OpenMP threads (scikit-learn's gradient boosting) that wait for work sleep
-# instead of spinning. Spinning only pays on an otherwise idle machine: with two
-# test workers, or anything else running, on two cores, the spinning threads took
-# the cores from the ones with work, and fitting the wobbling model took 6 to 8
-# times longer (same results). Set before anything loads libgomp, which reads it
-# once; child processes (the benchmark's steps, the fault suite's killer) inherit it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY=PASSIVE is set by `import stratify` (see stratify/__init__.py), above.
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="stratify-airflow-"))
 AIRFLOW_TEST_ENV = {
