@@ -298,3 +298,47 @@ def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_pat
     assert row["decision"] == "refused"
     assert "column length_of_stay_days holds 1 valid NHS number(s) (data row 2)" in row["reason"], row["reason"]
     assert NHS_NUMBER not in row["reason"]
+
+
+def test_a_verdict_is_recorded_in_order_with_its_decision_or_not_at_all(tmp_path):
+    from stratify.validate import Verdict, record_verdict
+
+    cfg = make_place(tmp_path / "place")
+    write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
+    ctx = new_run(cfg)
+    discover_deliveries(cfg, ctx, settle_seconds=0)
+    rows = [[ctx.run_id, 1, f"check.{i}", None if i % 2 else "person_id", "critical", i != 3,
+             None if i == 0 else 10 * i, None if i % 3 else i, None if i == 4 else f"rule {i}"] for i in range(7)]
+    with connect(cfg) as con:
+        (delivery_id,) = con.execute("SELECT delivery_id FROM deliveries WHERE run_id = $1", [ctx.run_id]).fetchone()
+        for r in rows:
+            r[1] = delivery_id
+        record_verdict(con, delivery_id, Verdict("refused", "why", 12, rows), "/quarantined/path")
+        got = con.execute("SELECT * FROM validation_results ORDER BY rowid").fetchall()
+        assert [list(r) for r in got] == rows
+        assert con.execute("SELECT decision, reason, rows, stored_path FROM deliveries WHERE delivery_id = $1",
+                           [delivery_id]).fetchone() == ("refused", "why", 12, "/quarantined/path")
+        # a decision the table refuses (a row count that is not a number) leaves no results behind either
+        with pytest.raises(Exception, match="many"):
+            record_verdict(con, delivery_id, Verdict("accepted", None, "many", rows[:2]), "/elsewhere")
+        assert con.execute("SELECT count(*) FROM validation_results").fetchone()[0] == len(rows)
+        assert con.execute("SELECT decision, stored_path FROM deliveries WHERE delivery_id = $1",
+                           [delivery_id]).fetchone() == ("refused", "/quarantined/path")
+        record_verdict(con, delivery_id, Verdict("accepted", None, 3, []), "/landing/path")  # no rows: decision only
+        assert con.execute("SELECT decision, rows FROM deliveries WHERE delivery_id = $1",
+                           [delivery_id]).fetchone() == ("accepted", 3)
+
+
+def test_objects_made_before_the_stage_are_frozen_only_while_it_runs():
+    import gc
+
+    from stratify.validate import earlier_objects_frozen
+
+    before = gc.get_freeze_count()
+    with earlier_objects_frozen():
+        assert gc.get_freeze_count() > before
+        made = [object() for _ in range(10)]
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), earlier_objects_frozen():
+        raise RuntimeError("a failing stage")
+    assert gc.get_freeze_count() == 0 and made
