@@ -25,7 +25,16 @@ least twice in the same domain records (row condition and `ignore_row_if`
 applied by GX exactly as before). The expectation, its result and its Data
 Docs are unchanged; tests/test_gx_duckdb.py checks both counts agree.
 
-Both patches reach into private names, so great-expectations and duckdb-engine
+Another is for speed too: in the BASIC result format with
+`partial_unexpected_count: 0` (what stratify asks for: no delivered value
+may reach results or Data Docs), GX still runs one query per map
+expectation for its sample of unexpected values, `... LIMIT 0`, always
+empty: about a third of a small delivery's queries. On DuckDB `install()`
+answers those `*.unexpected_values` metrics with the empty list without a
+query when no sample is asked for; with a sample asked for (or COMPLETE),
+GX's own query runs as before.
+
+These patches reach into private names, so great-expectations and duckdb-engine
 are pinned exactly in pyproject.toml and `install()` first checks the
 versions and every name it relies on: if any changed it raises
 `GXInternalsChanged` rather than run suites whose checks silently error.
@@ -61,8 +70,20 @@ UNIQUE_COUNT_METRIC = "column_values.unique.unexpected_count"
 SQL_ENGINE = "SqlAlchemyExecutionEngine"
 DUPLICATE_THRESHOLD = 2  # a value is a duplicate once it occurs this often (GX's _DUPLICATE_THRESHOLD)
 
+# GX's SQL providers of the `*.unexpected_values` metrics: (module, function), all ending in `.limit(partial_unexpected_count)`
+SAMPLE_VALUE_FUNCTIONS = (
+    ("great_expectations.expectations.metrics.map_metric_provider.column_map_condition_auxilliary_methods",
+     "_sqlalchemy_column_map_condition_values"),
+    ("great_expectations.expectations.metrics.map_metric_provider.column_pair_map_condition_auxilliary_methods",
+     "_sqlalchemy_column_pair_map_condition_values"),
+    ("great_expectations.expectations.metrics.map_metric_provider.multicolumn_map_condition_auxilliary_methods",
+     "_sqlalchemy_multicolumn_map_condition_values"),
+)
+SAMPLE_METRIC_SUFFIX = ".unexpected_values"
+
 _installed = False
 _original_unique_count: Callable | None = None
+_sample_wrappers: dict[Callable, Callable] = {}  # GX's function -> ours, built once
 
 
 class GXInternalsChanged(RuntimeError):
@@ -120,6 +141,34 @@ def check_internals() -> None:
         if getattr(module, "get_dialect_regex_expression", None) not in (original, _duckdb_regex_expression):
             raise _fail(f"{name} no longer imports get_dialect_regex_expression")
     _check_unique_count_internals()
+    _check_sample_value_internals()
+
+
+def _sample_value_originals() -> list[Callable]:
+    """GX's SQL functions for the unexpected-value samples, checked to cut the sample at `partial_unexpected_count`."""
+    import importlib
+
+    originals = []
+    for module_name, name in SAMPLE_VALUE_FUNCTIONS:
+        fn = getattr(importlib.import_module(module_name), name, None)
+        code = getattr(inspect.unwrap(fn), "__code__", None) if fn is not None else None
+        if code is None or "partial_unexpected_count" not in code.co_consts or "limit" not in code.co_names:
+            raise _fail(f"{module_name}.{name} no longer limits its sample to partial_unexpected_count")
+        originals.append(fn)
+    return originals
+
+
+def _check_sample_value_internals() -> None:
+    """Every SQL provider of an `*.unexpected_values` metric is one of GX's sample functions (or ours around one)."""
+    from great_expectations.expectations import registry
+
+    known = set(_sample_value_originals()) | set(_sample_wrappers.values())
+    for metric, entry in getattr(registry, "_registered_metrics", {}).items():
+        if not metric.endswith(SAMPLE_METRIC_SUFFIX):
+            continue
+        provider = entry.get("providers", {}).get(SQL_ENGINE)
+        if provider is not None and (not isinstance(provider, tuple) or provider[1] not in known):
+            raise _fail(f"the SQL provider of {metric} is not one of GX's sample functions")
 
 
 def _check_unique_count_internals() -> None:
@@ -176,6 +225,42 @@ def _duckdb_unique_unexpected_count(cls: Any, execution_engine: Any, metric_doma
     return int(execution_engine.execute_query(query).fetchall()[0][0])
 
 
+def no_sample_asked(metric_value_kwargs: dict) -> bool:
+    """True if the result format asks for no sample of unexpected values (BASIC or SUMMARY with a count of 0)."""
+    result_format = metric_value_kwargs.get("result_format")
+    return (isinstance(result_format, dict) and result_format.get("result_format") != "COMPLETE"
+            and result_format.get("partial_unexpected_count") == 0)
+
+
+def _without_empty_sample(original: Callable) -> Callable:
+    """GX's sample function, answering `[]` on DuckDB when no sample is asked for (GX's query would be `LIMIT 0`)."""
+    def sample_values(cls: Any, execution_engine: Any, metric_domain_kwargs: dict, metric_value_kwargs: dict,
+                      metrics: dict, **kwargs: Any) -> list:
+        if execution_engine.dialect_name == DIALECT and no_sample_asked(metric_value_kwargs):
+            return []
+        return original(cls, execution_engine=execution_engine, metric_domain_kwargs=metric_domain_kwargs,
+                        metric_value_kwargs=metric_value_kwargs, metrics=metrics, **kwargs)
+
+    sample_values.__name__ = sample_values.__qualname__ = f"duckdb_{original.__name__}"
+    sample_values.__doc__ = original.__doc__
+    return sample_values
+
+
+def _install_empty_samples() -> None:
+    """Route every SQL `*.unexpected_values` provider through `_without_empty_sample` (other engines keep GX's)."""
+    from great_expectations.expectations import registry
+
+    for original in _sample_value_originals():
+        _sample_wrappers.setdefault(original, _without_empty_sample(original))
+    for metric, entry in registry._registered_metrics.items():
+        if not metric.endswith(SAMPLE_METRIC_SUFFIX):
+            continue
+        providers = entry["providers"]
+        for engine_name, (cls, fn) in list(providers.items()):
+            if fn in _sample_wrappers:
+                providers[engine_name] = (cls, _sample_wrappers[fn])
+
+
 def install() -> None:
     """Make GX's SQL engine work on DuckDB (idempotent); raises GXInternalsChanged if GX changed."""
     global _installed
@@ -191,6 +276,7 @@ def install() -> None:
     for name in REGEX_METRIC_MODULES:
         importlib.import_module(name).get_dialect_regex_expression = _duckdb_regex_expression
     _install_unique_count()
+    _install_empty_samples()
     _installed = True
 
 

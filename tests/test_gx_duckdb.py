@@ -165,7 +165,8 @@ def test_the_unique_count_runs_as_a_group_by_on_duckdb(con):
     assert providers["PandasExecutionEngine"][1] is not gx_duckdb._duckdb_unique_unexpected_count
 
 
-@pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version", "unique_provider"])
+@pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version", "unique_provider",
+                                    "sample_provider"])
 def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
     import importlib
 
@@ -184,7 +185,96 @@ def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
 
         providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
         monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine", (object, lambda *a, **k: 0))
+    elif change == "sample_provider":
+        from great_expectations.expectations import registry
+
+        providers = registry._registered_metrics["column_values.in_set.unexpected_values"]["providers"]
+        monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine", (object, lambda *a, **k: []))
     else:
         monkeypatch.setattr(duckdb_engine, "__version__", "0.18.0")
     with pytest.raises(gx_duckdb.GXInternalsChanged, match="written against great-expectations"):
         gx_duckdb.install()
+
+
+SAMPLED = [  # a failing map expectation of each sample function (column, column pair), and a passing one
+    E.ExpectColumnValuesToMatchRegex(column="person_id", regex="^[0-9a-f]{64}$"),
+    E.ExpectColumnValuesToBeUnique(column="kind"),
+    E.ExpectColumnValuesToBeNull(column="needed", row_condition=GXColumn(name="kind").is_not_in(["a"])),
+    E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="m", column_B="n", or_equal=True,
+                                              ignore_row_if="either_value_is_missing"),
+    E.ExpectColumnValuesToBeInSet(column="kind", value_set=["a", "b"]),
+]
+
+
+def _with_gx_samples(monkeypatch) -> None:
+    """Put GX's own sample functions back for the SQL engine (undone by monkeypatch)."""
+    from great_expectations.expectations import registry
+
+    gx_duckdb.install()
+    ours = {wrapper: original for original, wrapper in gx_duckdb._sample_wrappers.items()}
+    for metric, entry in registry._registered_metrics.items():
+        for engine_name, (cls, fn) in list(entry["providers"].items()):
+            if fn in ours:
+                monkeypatch.setitem(entry["providers"], engine_name, (cls, ours[fn]))
+
+
+def _results(con, result_format: dict) -> list[dict]:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = gx.get_context(mode="ephemeral")
+    ds = gx_duckdb.duckdb_datasource(context, "work", con, catalog="work")
+    try:
+        batch = ds.add_table_asset("t", table_name="t").add_batch_definition_whole_table("all")
+        suite = context.suites.add(gx.ExpectationSuite(name="s", expectations=[e.copy() for e in SAMPLED]))
+        vd = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+        out = vd.run(result_format=result_format, run_id=RunIdentifier(run_name="r"))
+    finally:
+        gx_duckdb.close_datasource(context, ds)
+    return [{"type": r.expectation_config.type, "success": r.success, "result": r.result,
+             "errored": _errored(r.exception_info)} for r in out.results]
+
+
+def _sample_queries(con, result_format: dict) -> tuple[list[dict], list[str]]:
+    import duckdb_engine
+
+    seen: list[str] = []
+    original = duckdb_engine.CursorWrapper.execute
+
+    def execute(self, statement, parameters=None, context=None):
+        seen.append(str(statement))
+        return original(self, statement, parameters, context)
+
+    duckdb_engine.CursorWrapper.execute = execute
+    try:
+        results = _results(con, result_format)
+    finally:
+        duckdb_engine.CursorWrapper.execute = original
+    return results, [q for q in seen if "unexpected_values" in q]
+
+
+def test_no_sample_query_when_no_sample_is_asked_and_the_same_results(con, monkeypatch):
+    ours, queries = _sample_queries(con, RESULT_FORMAT)
+    assert queries == []
+    assert {r["type"]: (r["success"], r["result"]["unexpected_count"]) for r in ours} == {
+        "expect_column_values_to_match_regex": (False, 1),
+        "expect_column_values_to_be_unique": (False, 10),
+        "expect_column_values_to_be_null": (False, 5),
+        "expect_column_pair_values_a_to_be_greater_than_b": (False, 10),
+        "expect_column_values_to_be_in_set": (True, 0),
+    }
+    assert not any(r["errored"] for r in ours)
+    assert all(r["result"]["partial_unexpected_list"] == [] for r in ours)
+    _with_gx_samples(monkeypatch)
+    theirs, their_queries = _sample_queries(con, RESULT_FORMAT)
+    assert their_queries  # GX's own engine asks for its (empty) samples
+    assert ours == theirs
+
+
+def test_a_sample_asked_for_is_still_fetched_by_gx(con):
+    summary = {"result_format": "SUMMARY", "partial_unexpected_count": 3}
+    results, queries = _sample_queries(con, summary)
+    assert queries
+    samples = {r["type"]: r["result"]["partial_unexpected_list"] for r in results}
+    assert samples["expect_column_values_to_match_regex"] == ["NOT-HEX"]
+    assert len(samples["expect_column_pair_values_a_to_be_greater_than_b"]) == 3
+    assert not gx_duckdb.no_sample_asked({"result_format": {"result_format": "COMPLETE", "partial_unexpected_count": 0}})
