@@ -28,6 +28,13 @@ every run folder. Removing whatever is external is independent of which
 versions a GX release links, and `external_references` finds anything left.
 
 Files and folders are set to 0o640/0o750 (`stratify.perms`).
+
+`PageView` and `IndexPageView` are GX's own page views (configured in the
+site as its documented `view` classes), with one difference: every view of
+the process shares one cache of compiled templates. GX gives each section of
+a site its own Jinja environment, so each compiled the same templates again
+(51 compilations for a night's site, 40% of building it); the pages they
+render are unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
 from stratify.perms import restrict_tree, write_private_text
 
@@ -75,6 +85,54 @@ EXTERNAL_REF_RE = re.compile(
     r"""|(?:url\(\s*['"]?\s*%s)|(?:@import\b)""" % (_EXT, _EXT),
     re.I,
 )
+
+
+class SharedTemplateCode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory and shared by every Jinja environment that uses this cache.
+
+    Jinja keys a template by its name and file and checks the source's
+    checksum before reusing its code, so a changed template is compiled anew.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, Any]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        checksum, code = self._code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
+class PageView(DefaultJinjaPageView):
+    """GX's page view (suite and validation pages), compiling each template once per process."""
+
+    def __init__(self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None) -> None:
+        super().__init__(custom_styles_directory=custom_styles_directory, custom_views_directory=custom_views_directory)
+        self.env.bytecode_cache = TEMPLATE_CODE
+
+
+class IndexPageView(DefaultJinjaIndexPageView):
+    """GX's index page view, compiling each template once per process."""
+
+    def __init__(self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None) -> None:
+        super().__init__(custom_styles_directory=custom_styles_directory, custom_views_directory=custom_views_directory)
+        self.env.bytecode_cache = TEMPLATE_CODE
+
+
+def site_views() -> dict[str, Any]:
+    """The Data Docs site configuration that makes GX's site builder use these views (all else GX's defaults)."""
+    page = {"module_name": __name__, "class_name": PageView.__name__}
+    return {
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                               "view": {"module_name": __name__, "class_name": IndexPageView.__name__}},
+        "site_section_builders": {section: {"view": dict(page)} for section in ("expectations", "validations", "profiling")},
+    }
 
 
 class DataDocsOfflineError(RuntimeError):

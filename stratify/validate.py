@@ -492,10 +492,12 @@ class _GX:
         except Exception:  # progress bars are cosmetic
             pass
         self.docs_dir = docs_dir
+        from stratify.datadocs import site_views  # GX's views, compiling each template once
+
         self.context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config={
             "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            **site_views(),
         })
         self.suites = suites
         self.gx_suites: dict[str, Any] = {}
