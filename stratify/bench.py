@@ -246,6 +246,12 @@ class Phase:
     message: str = ""
     steps: dict[str, Measured] = field(default_factory=dict)
 
+    def training_s(self) -> float:
+        """Seconds the score stage spent training a first model (as it records them), 0 when none was trained."""
+        score = self.steps.get("score")
+        summary = (score.result or {}).get("summary") if score is not None else None
+        return float((summary or {}).get("training_s") or 0.0)
+
     def figures(self) -> dict[str, Any]:
         stages = {k: v for k, v in self.steps.items() if k not in ("start_run", "finish_run")}
         total = sum(m.seconds for m in self.steps.values())
@@ -254,6 +260,7 @@ class Phase:
             "status": self.status,
             "message": self.message,
             "total_s": round(total, 2),
+            "training_s": round(self.training_s(), 2),
             "wall_s": round(wall, 2),
             "startup_s": round(wall - total, 2),
             "cpu_s": round(sum(m.cpu_s for m in self.steps.values()), 2),
@@ -370,13 +377,24 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         for key in ("first_load", "night"):
             if key in figures and figures[key].get("floor_s"):
-                figures[key]["floor_ratio"] = round(figures[key]["total_s"] / figures[key]["floor_s"], 1)
+                add_floor_ratios(figures[key])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
         figures["results_file"] = str(out)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def add_floor_ratios(phase: dict[str, Any]) -> None:
+    """`floor_ratio` (the whole phase over its floor) and `floor_ratio_without_training`.
+
+    A first load trains the first model inside its score stage, which took
+    about 127 of 143 s at 100,000 people: without the second ratio, training
+    hides every other stage's distance from the floor.
+    """
+    phase["floor_ratio"] = round(phase["total_s"] / phase["floor_s"], 1)
+    phase["floor_ratio_without_training"] = round((phase["total_s"] - phase.get("training_s", 0.0)) / phase["floor_s"], 1)
 
 
 def _airflow_env(work: Path) -> dict[str, str]:
@@ -421,9 +439,12 @@ def report(figures: dict[str, Any]) -> str:
         f = figures[phase]
         floor_what = "every delivered file" if phase == "first_load" else "the warehouse's raw history"
         ratio = f.get("floor_ratio")
+        training = f.get("training_s") or 0.0
+        without = (f", {f.get('floor_ratio_without_training')}x without training ({training:.1f} s)"
+                   if training else "")
         parts = [f"{phase}: {f['total_s']:.1f} s" + _vs(targets.get(f"{phase}.total_s"), f["total_s"], "s"),
                  f"floor ({floor_what}, read once) {f['floor_s']:.2f} s, ratio {ratio}x"
-                 + _vs(targets.get(f"{phase}.floor_ratio"), ratio, "x"),
+                 + _vs(targets.get(f"{phase}.floor_ratio"), ratio, "x") + without,
                  f"peak {f['peak_rss_mb']:,} MB" + _vs(targets.get(f"{phase}.peak_rss_mb"), f["peak_rss_mb"], "MB")]
         lines.append("  " + "; ".join(parts))
     if "night" in figures:

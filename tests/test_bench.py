@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from stratify.bench import (BenchError, Measured, compare, landing_files, read_files_floor, read_warehouse_floor,
-                            report, run_bench, run_step, targets_for, write_place)
+from stratify.bench import (BenchError, Measured, Phase, add_floor_ratios, compare, landing_files, read_files_floor,
+                            read_warehouse_floor, report, run_bench, run_step, targets_for, write_place)
 from stratify.config import load_config
 from stratify.contract import load_contract
 from stratify.synth import synthesize, synthesize_day
@@ -156,6 +156,29 @@ def test_the_report_sets_each_figure_beside_its_target():
     assert targets_for(10_000_000)[0] == 3_000_000
 
 
+def test_training_is_read_from_the_score_stage_and_reported_apart():
+    phase = Phase(status="published")
+    phase.steps["features"] = Measured(10.0, 11.0, 10.0, 500.0, {"summary": {"people": 5}})
+    phase.steps["score"] = Measured(130.0, 131.0, 200.0, 900.0,
+                                    {"summary": {"trained_now": True, "training_s": 120.0}})
+    figures = phase.figures()
+    assert figures["training_s"] == 120.0 and figures["total_s"] == 140.0
+    first = {**figures, "floor_s": 2.0}
+    add_floor_ratios(first)
+    assert first["floor_ratio"] == 70.0 and first["floor_ratio_without_training"] == 10.0
+    whole = _figures(330_000, 250.0, 45.0)
+    whole["first_load"].update(training_s=200.0, floor_ratio_without_training=5.0)
+    assert "ratio 25.0x (target < 20 x: NOT met), 5.0x without training (200.0 s)" in report(whole)
+
+
+def test_a_night_without_training_has_equal_ratios():
+    phase = Phase(status="published")
+    phase.steps["score"] = Measured(4.0, 5.0, 4.0, 600.0, {"summary": {"trained_now": False}})
+    night = {**phase.figures(), "floor_s": 0.5}
+    add_floor_ratios(night)
+    assert night["training_s"] == 0.0 and night["floor_ratio"] == night["floor_ratio_without_training"] == 8.0
+
+
 def test_compare_gives_time_per_person_against_the_smallest_place(tmp_path):
     (tmp_path / "100000.json").write_text(json.dumps(_figures(100_000, 100.0, 10.0)))
     (tmp_path / "1000000.json").write_text(json.dumps(_figures(1_000_000, 1500.0, 120.0)))
@@ -172,7 +195,8 @@ def test_the_whole_benchmark_writes_every_figure(tmp_path):
                         place_extra="model:\n  history_months: 6\n")
     saved = json.loads((tmp_path / "results" / "300.json").read_text())
     for phase in ("first_load", "night"):
-        for key in ("total_s", "floor_s", "peak_rss_mb", "stages_s", "floor_ratio", "startup_s"):
+        for key in ("total_s", "floor_s", "peak_rss_mb", "stages_s", "floor_ratio", "startup_s", "training_s",
+                    "floor_ratio_without_training"):
             assert key in saved[phase], (phase, key)
         assert set(saved[phase]["stages_s"]) >= {"validate", "load", "features", "score", "publish"}
         assert saved[phase]["status"] == "published"
