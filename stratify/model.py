@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -390,28 +392,116 @@ def read_bundle(version: str, path: Path) -> dict:
     return bundle
 
 
+# Rows per predict call when scoring. Predicting walks every tree over every row; over all 317,000 rows at once the
+# feature matrix (312 MB as float64) falls out of the cache between trees, and at 330,000 people predicting took
+# 18 CPU s against 6 to 8 in blocks of 2,048 rows (about 2 MB, one core's L2). Rows are predicted independently, so
+# the scores are the same to the bit.
+PREDICT_ROWS = 2048
+
+
+def _one_openmp_thread() -> None:
+    threadpool_limits(limits=1, user_api="openmp")  # this worker thread's own OpenMP setting, kept until it ends
+
+
+def predict_scores(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
+    """The model's probability of the positive class for each row of X, a cache-sized block of rows at a time.
+
+    Blocks are shared among `workers` threads, each predicting with one
+    OpenMP thread: with OpenMP's threads on each 2,048-row block instead, every
+    one of the 400 trees per block woke the other thread for about 40
+    microseconds of work, and the second core hardly helped (CPU time equal to
+    wall time). The trees' loops run without the GIL, so threads overlap.
+    """
+    if len(X) == 0:
+        return np.zeros(0)
+
+    def block(start: int) -> np.ndarray:
+        rows = np.ascontiguousarray(X[start:start + PREDICT_ROWS], dtype=np.float64)
+        return model.predict_proba(rows)[:, 1]
+
+    with ThreadPoolExecutor(max(1, workers), initializer=_one_openmp_thread) as pool:
+        return np.concatenate(list(pool.map(block, range(0, len(X), PREDICT_ROWS))))
+
+
 def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
     """Per-person reasons: the features whose value, against a typical person's, raised the score most.
 
     Contribution of feature j = score(x) - score(x with x_j set to the
     training median): model-agnostic, computed only for listed people.
+    Where x_j already is the median, the occluded row is x itself and its
+    contribution is exactly 0, so only the other rows are predicted (most
+    counts of most people are the median's 0).
     """
     cols = bundle["feature_columns"]
     if rows.empty:
         return []
     X = rows[cols].to_numpy(dtype=np.float32)
     n, k = X.shape
-    base = bundle["model"].predict_proba(X)[:, 1]
-    occluded = np.repeat(X, k, axis=0)
-    idx = np.arange(n * k)
-    occluded[idx, idx % k] = np.tile(bundle["reference"], n)
-    drop = (base.repeat(k) - bundle["model"].predict_proba(occluded)[:, 1]).reshape(n, k)
+    base = predict_scores(bundle["model"], X)
+    reference = np.asarray(bundle["reference"], dtype=np.float32)
+    person, feature = np.nonzero(X != reference)
+    occluded = X[person]
+    occluded[np.arange(len(person)), feature] = reference[feature]
+    drop = np.zeros((n, k))
+    drop[person, feature] = base[person] - predict_scores(bundle["model"], occluded)
     reasons = []
-    for i in range(n):
+    for i, record in enumerate(rows.to_dict("records")):
         top = [j for j in np.argsort(-drop[i])[:REASONS_PER_PERSON] if drop[i, j] > 1e-4]
-        record = rows.iloc[i].to_dict()
         reasons.append("; ".join(describe(cols[j], record) for j in top) or "a combination of small signals")
     return reasons
+
+
+# Columns of the crisis table that scoring reads beside the features.
+CRISIS_COLUMNS = ("in_crisis", "crisis_rules", "crisis_reasons")
+
+
+def severity_columns(columns: list[str]) -> list[str]:
+    """The feature columns the crisis tier's severity adds up: contacts in 90 days per agency, and SMD domains."""
+    return [c for c in columns if c.endswith("_events_90d") and not c.startswith("smd_")] + ["smd_domains_365d"]
+
+
+@dataclass
+class ScoringRows:
+    """Everyone listable tonight, in person order: the columns scoring needs, and the model's features as float32."""
+
+    frame: pd.DataFrame  # person_id, team, CRISIS_COLUMNS, severity_columns
+    X: np.ndarray | None  # (people x model features), None without a model
+
+
+def load_scoring_rows(con, bundle: dict | None) -> ScoringRows:
+    """Read only the columns scoring needs, the features through Arrow straight into one float32 matrix.
+
+    Reading all of `feat_person` (about 130 columns) into pandas and then
+    picking the features cost more than predicting used to. Only the few
+    people a team will see are read whole, for their reasons (`load_explain_rows`).
+    """
+    available = model_feature_columns(con)
+    features = list(bundle["feature_columns"]) if bundle is not None else []
+    missing = set(features) - set(available)
+    if missing:
+        raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
+                         f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
+    wanted = sorted(set(features) | set(severity_columns(available)))
+    table = con.sql(read_sql(SQL_DIR / "score_rows.sql"), params={"columns": wanted}).to_arrow_table()
+    narrow = ["person_id", "team", *CRISIS_COLUMNS, *severity_columns(available)]
+    frame = table.select(narrow).to_pandas()
+    X = None
+    if bundle is not None:
+        X = np.empty((table.num_rows, len(features)), dtype=np.float32, order="F")  # filled a column at a time
+        for j, name in enumerate(features):
+            X[:, j] = table.column(name).to_numpy()
+    return ScoringRows(frame, X)
+
+
+def load_explain_rows(con, person_ids) -> pd.DataFrame:
+    """Whole feature rows (and crisis columns) of these people, in person order: what `explain` describes."""
+    import pyarrow as pa
+
+    con.register("list_people", pa.table({"person_id": pa.array(sorted(set(person_ids)), pa.string())}))
+    try:
+        return con.execute(read_sql(SQL_DIR / "list_explain_rows.sql")).df()
+    finally:
+        con.unregister("list_people")
 
 
 def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
@@ -420,28 +510,28 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
     If no model can be promoted (the first one trained was held back, e.g.
     for a fairness gap), the lists carry the crisis tier only and the run's
     summary says why; a biased model is never used just to fill a list.
+    A night that trains records the seconds it spent training
+    (`training_s`), so that a first load's figures can tell training from the rest.
     """
-    trained, untrainable = None, None
+    trained, untrainable, training_s = None, None, None
     bundle = load_promoted(cfg)
     if bundle is None:
+        started = time.perf_counter()
         try:
             trained = train_model(cfg, ctx.as_of)
         except ModelError as exc:  # e.g. too little history yet: crisis rules still work
             untrainable = str(exc)
+        training_s = round(time.perf_counter() - started, 2)
         bundle = load_promoted(cfg)
     with connect(cfg) as con:
-        df = con.execute(
-            "SELECT f.*, c.in_crisis, c.crisis_rules, c.crisis_reasons FROM feat_person AS f "
-            "JOIN crisis AS c USING (person_id) WHERE NOT f.died AND f.team IS NOT NULL ORDER BY f.person_id"
-        ).df()
-    if bundle is not None:
-        missing = set(bundle["feature_columns"]) - set(df.columns)
-        if missing:
-            raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
-                             f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
-    with threadpool_limits(limits=cfg.duckdb.threads):
-        scores = score_frame(cfg, bundle, df)
-    with connect(cfg) as con:
+        rows = load_scoring_rows(con, bundle)
+        with threadpool_limits(limits=cfg.duckdb.threads):
+            scores = score_frame(cfg, bundle, rows.frame, rows.X)
+            shown = shown_wobbling(cfg, scores)
+            if len(shown):
+                rows_shown = load_explain_rows(con, scores.loc[shown, "person_id"])
+                why = dict(zip(rows_shown["person_id"], explain(bundle, rows_shown)))
+                scores.loc[shown, "reasons"] = scores.loc[shown, "person_id"].map(why).to_numpy(dtype=object)
         con.begin()
         con.register("scores_in", scores)
         con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
@@ -454,6 +544,8 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
         "crisis": int((scores["tier"] == "crisis").sum()),
         "wobbling": int((scores["tier"] == "wobbling").sum()),
     }
+    if training_s is not None:
+        summary["training_s"] = training_s
     if untrainable:
         summary["warning"] = f"no wobbling model could be trained ({untrainable}); lists show the crisis tier only."
     elif bundle is None:
@@ -467,14 +559,21 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
     return summary
 
 
-def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame) -> pd.DataFrame:
-    """Tier, score, severity and reasons for each person; reasons only for those a team would see."""
+def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame, X: np.ndarray | None = None) -> pd.DataFrame:
+    """Tier, score and severity for each person; reasons of those in crisis (wobbling reasons: `explain`).
+
+    `df` holds person_id, team, in_crisis, crisis_rules, crisis_reasons and
+    the severity's columns; `X` the model's features of the same rows
+    (taken from `df` when not given).
+    """
     prob = np.zeros(len(df))  # no usable model: nobody is wobbling, crisis people still score 1
     if bundle is not None and len(df):
-        prob = bundle["model"].predict_proba(df[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
+        if X is None:
+            X = df[bundle["feature_columns"]].to_numpy(dtype=np.float32)
+        prob = predict_scores(bundle["model"], X, workers=cfg.duckdb.threads)
     crisis = df["in_crisis"].to_numpy(dtype=bool)
     tier = np.where(crisis, "crisis", np.where(prob >= cfg.model.min_wobbling_score, "wobbling", ""))
-    out = pd.DataFrame({
+    return pd.DataFrame({
         "person_id": df["person_id"].to_numpy(),
         "team": df["team"].to_numpy(),
         "tier": tier,
@@ -486,9 +585,10 @@ def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame) -> pd.D
                     + df["smd_domains_365d"].to_numpy(),
         "reasons": df["crisis_reasons"].to_numpy(dtype=object),
     })
-    wob = out[out["tier"] == "wobbling"].copy()
+
+
+def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame) -> pd.Index:
+    """The wobbling people a team would see: each team's top `capacity` by score (the rows to explain)."""
+    wob = scores[scores["tier"] == "wobbling"].copy()
     wob["rank"] = wob.groupby("team")["score"].rank(method="first", ascending=False)
-    shown = wob[wob["rank"] <= wob["team"].map(cfg.capacity).astype("int64")].index
-    if len(shown):
-        out.loc[shown, "reasons"] = explain(bundle, df.loc[shown])
-    return out
+    return wob[wob["rank"] <= wob["team"].map(cfg.capacity).astype("int64")].index

@@ -201,3 +201,90 @@ def test_fit_negative_share_must_be_a_share(tmp_path):
 
     with pytest.raises(ConfigError, match="model.fit_negative_share"):
         write_place(tmp_path, extra="model:\n  fit_negative_share: 0\n")
+
+
+def _feature_rows(cfg) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    try:
+        return con.execute("SELECT f.*, c.in_crisis, c.crisis_rules, c.crisis_reasons FROM feat_person AS f "
+                           "JOIN crisis AS c USING (person_id) WHERE NOT f.died AND f.team IS NOT NULL "
+                           "ORDER BY f.person_id").df()
+    finally:
+        con.close()
+
+
+def test_scores_in_blocks_and_threads_equal_one_prediction_of_everyone(trained, monkeypatch):
+    import stratify.model as model
+
+    bundle = load_promoted(trained)
+    X = _feature_rows(trained)[bundle["feature_columns"]].to_numpy(dtype=np.float32)
+    whole = bundle["model"].predict_proba(X)[:, 1]
+    monkeypatch.setattr(model, "PREDICT_ROWS", 97)  # many blocks, the last one short
+    for workers in (1, 2):
+        assert np.array_equal(model.predict_scores(bundle["model"], X, workers=workers), whole)
+    assert model.predict_scores(bundle["model"], X[:0]).shape == (0,)
+
+
+def test_the_scores_table_is_the_model_on_every_listable_person(trained):
+    import duckdb
+
+    bundle = load_promoted(trained)
+    rows = _feature_rows(trained)
+    prob = bundle["model"].predict_proba(rows[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        scores = con.execute("SELECT * FROM scores ORDER BY person_id").df()
+    finally:
+        con.close()
+    assert scores["person_id"].tolist() == rows["person_id"].tolist()
+    crisis = rows["in_crisis"].to_numpy(dtype=bool)
+    assert np.array_equal(scores["score"].to_numpy(), np.where(crisis, 1.0, prob).round(4))
+    rule_count = rows["crisis_rules"].str.count(";") + (rows["crisis_rules"] != "")
+    contacts = rows[["health_events_90d", "social_care_events_90d", "housing_events_90d", "police_events_90d"]].sum(axis=1)
+    assert scores["severity"].tolist() == (rule_count * 1_000_000 + contacts * 10 + rows["smd_domains_365d"]).tolist()
+    wobbling = scores[scores["tier"] == "wobbling"]
+    assert len(wobbling) and (wobbling["score"] >= trained.model.min_wobbling_score).all()
+    explained = wobbling[wobbling["reasons"].fillna("") != ""]
+    assert 0 < len(explained) <= trained.capacity("NT01") + trained.capacity("NT02")
+
+
+def _explain_by_occluding_every_feature(bundle: dict, rows: pd.DataFrame) -> list[str]:
+    """`explain` as first written: every feature of every person set to the median and predicted."""
+    from stratify.describe import describe
+    from stratify.model import REASONS_PER_PERSON
+
+    cols = bundle["feature_columns"]
+    X = rows[cols].to_numpy(dtype=np.float32)
+    n, k = X.shape
+    base = bundle["model"].predict_proba(X)[:, 1]
+    occluded = np.repeat(X, k, axis=0)
+    idx = np.arange(n * k)
+    occluded[idx, idx % k] = np.tile(bundle["reference"], n)
+    drop = (base.repeat(k) - bundle["model"].predict_proba(occluded)[:, 1]).reshape(n, k)
+    out = []
+    for i in range(n):
+        top = [j for j in np.argsort(-drop[i])[:REASONS_PER_PERSON] if drop[i, j] > 1e-4]
+        out.append("; ".join(describe(cols[j], rows.iloc[i].to_dict()) for j in top) or "a combination of small signals")
+    return out
+
+
+def test_reasons_skip_only_features_already_at_the_median(trained):
+    from stratify.model import explain
+
+    bundle = load_promoted(trained)
+    rows = _feature_rows(trained)
+    prob = bundle["model"].predict_proba(rows[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
+    rows = rows.iloc[np.argsort(-prob, kind="stable")[:60]].reset_index(drop=True)  # the riskiest: most signals
+    reasons = explain(bundle, rows)
+    assert reasons == _explain_by_occluding_every_feature(bundle, rows)
+    assert any(r != "a combination of small signals" for r in reasons)
+
+
+def test_a_night_that_trains_records_its_training_seconds(trained):
+    import json
+
+    manifest = json.loads((trained.out / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    model = manifest["stages"]["model"]
+    assert model["trained_now"] is True and model["training_s"] > 0
