@@ -34,6 +34,15 @@ answers those `*.unexpected_values` metrics with the empty list without a
 query when no sample is asked for; with a sample asked for (or COMPLETE),
 GX's own query runs as before.
 
+And one more: for `table.column_types` GX asks SQLAlchemy for the table's
+primary key, which on DuckDB 2.0 can only fail (SQLAlchemy's PostgreSQL
+query casts to REGCLASS, a type DuckDB's pg_catalog lacks); GX catches the
+error and records no primary key. That failing reflection was two of a
+delivery's three catalog queries, about a tenth of validating a small one.
+`install()` makes the DuckDB dialect say at once that it cannot reflect
+primary keys (`NotImplementedError`, which GX catches the same way), so
+GX's column metadata is the same, without the queries.
+
 These patches reach into private names, so great-expectations and duckdb-engine
 are pinned exactly in pyproject.toml and `install()` first checks the
 versions and every name it relies on: if any changed it raises
@@ -84,6 +93,7 @@ SAMPLE_METRIC_SUFFIX = ".unexpected_values"
 _installed = False
 _original_unique_count: Callable | None = None
 _sample_wrappers: dict[Callable, Callable] = {}  # GX's function -> ours, built once
+_original_pk_constraint: Callable | None = None
 
 
 class GXInternalsChanged(RuntimeError):
@@ -142,6 +152,20 @@ def check_internals() -> None:
             raise _fail(f"{name} no longer imports get_dialect_regex_expression")
     _check_unique_count_internals()
     _check_sample_value_internals()
+    _check_primary_key_internals()
+
+
+def _check_primary_key_internals() -> None:
+    """GX's column metadata asks for the primary key and carries on if the dialect cannot answer."""
+    import duckdb_engine
+    from great_expectations.expectations.metrics import util
+
+    names = _global_names(util.get_sqlalchemy_column_metadata)
+    if not {"get_pk_constraint", "NotImplementedError"} <= names:
+        raise _fail("metrics.util.get_sqlalchemy_column_metadata no longer tolerates a dialect without "
+                    "primary-key reflection")
+    if not callable(getattr(duckdb_engine.Dialect, "get_pk_constraint", None)):
+        raise _fail("duckdb_engine.Dialect has no get_pk_constraint")
 
 
 def _sample_value_originals() -> list[Callable]:
@@ -261,6 +285,12 @@ def _install_empty_samples() -> None:
                 providers[engine_name] = (cls, _sample_wrappers[fn])
 
 
+def _no_primary_key_reflection(self: Any, connection: Any, table_name: str, schema: str | None = None,
+                               **kw: Any) -> dict:
+    """DuckDB's dialect cannot reflect primary keys (no REGCLASS in its pg_catalog): say so without a query."""
+    raise NotImplementedError("primary-key reflection is not available on DuckDB's pg_catalog (no REGCLASS type)")
+
+
 def install() -> None:
     """Make GX's SQL engine work on DuckDB (idempotent); raises GXInternalsChanged if GX changed."""
     global _installed
@@ -277,7 +307,16 @@ def install() -> None:
         importlib.import_module(name).get_dialect_regex_expression = _duckdb_regex_expression
     _install_unique_count()
     _install_empty_samples()
+    _install_no_primary_key_reflection()
     _installed = True
+
+
+def _install_no_primary_key_reflection() -> None:
+    global _original_pk_constraint
+    import duckdb_engine
+
+    _original_pk_constraint = duckdb_engine.Dialect.get_pk_constraint
+    duckdb_engine.Dialect.get_pk_constraint = _no_primary_key_reflection
 
 
 def _install_unique_count() -> None:

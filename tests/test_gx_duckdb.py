@@ -166,7 +166,7 @@ def test_the_unique_count_runs_as_a_group_by_on_duckdb(con):
 
 
 @pytest.mark.parametrize("change", ["gx_version", "dialect_list", "regex_import", "engine_version", "unique_provider",
-                                    "sample_provider"])
+                                    "sample_provider", "column_metadata"])
 def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
     import importlib
 
@@ -185,6 +185,10 @@ def test_a_change_in_the_internals_it_relies_on_stops_it(monkeypatch, change):
 
         providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
         monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine", (object, lambda *a, **k: 0))
+    elif change == "column_metadata":
+        from great_expectations.expectations.metrics import util
+
+        monkeypatch.setattr(util, "get_sqlalchemy_column_metadata", lambda *a, **k: None)
     elif change == "sample_provider":
         from great_expectations.expectations import registry
 
@@ -278,3 +282,37 @@ def test_a_sample_asked_for_is_still_fetched_by_gx(con):
     assert samples["expect_column_values_to_match_regex"] == ["NOT-HEX"]
     assert len(samples["expect_column_pair_values_a_to_be_greater_than_b"]) == 3
     assert not gx_duckdb.no_sample_asked({"result_format": {"result_format": "COMPLETE", "partial_unexpected_count": 0}})
+
+
+def _column_metadata(con) -> list[dict]:
+    from great_expectations.expectations.metrics import util
+
+    context = gx.get_context(mode="ephemeral")
+    ds = gx_duckdb.duckdb_datasource(context, "work", con, catalog="work")
+    try:
+        return [{k: repr(v) for k, v in c.items()}
+                for c in util.get_sqlalchemy_column_metadata(ds.get_execution_engine(), "t")]
+    finally:
+        gx_duckdb.close_datasource(context, ds)
+
+
+def test_column_metadata_is_gx_s_without_the_primary_key_reflection_that_cannot_work(con, monkeypatch):
+    import duckdb_engine
+    import sqlalchemy as sa
+
+    ours = _column_metadata(con)
+    assert [c["name"] for c in ours] == ["'record_id'", "'person_id'", "'flag'", "'n'", "'m'", "'even'", "'kind'",
+                                         "'needed'"]
+    assert {c["primary_key"] for c in ours} == {"False"}
+    monkeypatch.setattr(duckdb_engine.Dialect, "get_pk_constraint", gx_duckdb._original_pk_constraint)
+    con.execute("CREATE TABLE work.keyed (id INTEGER PRIMARY KEY)")
+
+    def cursor():
+        c = con.cursor()
+        c.execute("USE work")
+        return duckdb_engine.ConnectionWrapper(c)
+
+    engine = sa.create_engine("duckdb://", creator=cursor, poolclass=sa.pool.StaticPool)
+    with pytest.raises(sa.exc.ProgrammingError, match="REGCLASS"):  # even a table with a key: GX never gets one
+        sa.inspect(engine).get_pk_constraint("keyed")
+    assert _column_metadata(con) == ours
