@@ -4,6 +4,9 @@
 -- earlier snapshot). days_ago counts back from the row's own snapshot date.
 -- Grain: one row per (snapshot date, event). Inputs: raw_events, {{persons}}, feature_dates.
 -- Parameters: $known_at (delivery cut-off).
+-- event_key is the event's rowid in raw_events: unique per event, which is all
+-- domain_events needs of it (row_number() OVER () gave the same uniqueness for
+-- a window pass over every event, 0.35 of 1 CPU s at 330,000 people).
 
 CREATE OR REPLACE TEMP TABLE known_events AS
 WITH span AS (
@@ -11,7 +14,7 @@ WITH span AS (
 ),
 events AS (
     SELECT
-        row_number() OVER () AS event_key,
+        e.rowid AS event_key,
         e.source,
         e.person_id,
         e.event_date,
