@@ -338,11 +338,12 @@ def _iso(value) -> str:
 
 def assemble_lists(cfg: PlaceConfig, ctx: RunContext, previous: dict[str, pd.DataFrame]) -> dict[str, TeamLists]:
     """Every configured team's lists for tonight, from the warehouse and the previous published lists."""
-    candidates = load_candidates(cfg)
-    outcomes = load_outcomes(cfg, ctx.as_of)
-    history = load_history(cfg, outcomes.loc[outcomes["status_outcome"].isin(SNOOZING), "person_id"])
     earlier = [p["person_id"] for p in previous.values() if not p.empty]
-    status = load_status(cfg, pd.concat(earlier) if earlier else [])
+    with connect(cfg) as con:  # one connection for the night's four reads
+        candidates = _candidates(con)
+        outcomes = _outcomes(con, ctx.as_of)
+        history = _history(con, outcomes.loc[outcomes["status_outcome"].isin(SNOOZING), "person_id"])
+        status = _status(con, pd.concat(earlier) if earlier else [])
     teams = {}
     for team in cfg.teams:
         teams[team] = build_team_lists(
@@ -375,27 +376,49 @@ def _register_people(con, person_ids) -> None:
 def load_candidates(cfg: PlaceConfig) -> pd.DataFrame:
     """Every tiered, listable person with team, household, severity, reasons and agencies."""
     with connect(cfg) as con:
-        return con.execute(read_sql(SQL_DIR / "list_candidates.sql")).df()
+        return _candidates(con)
 
 
 def load_outcomes(cfg: PlaceConfig, as_of: date) -> pd.DataFrame:
     """Per person and team, the latest outcome and latest status outcome known on `as_of`."""
     with connect(cfg) as con:
-        return con.execute(read_sql(SQL_DIR / "list_outcomes.sql"), {"as_of": as_of}).df()
+        return _outcomes(con, as_of)
 
 
 def load_history(cfg: PlaceConfig, person_ids) -> pd.DataFrame:
     """Earlier published list rows (team, person_id, as_of, published_at, tier) of these people."""
     with connect(cfg) as con:
-        _register_people(con, person_ids)
-        return con.execute(read_sql(SQL_DIR / "list_history_of.sql")).df()
+        return _history(con, person_ids)
 
 
 def load_status(cfg: PlaceConfig, person_ids) -> pd.DataFrame:
     """Tonight's team, death, tier and score of these people (those still registered and not opted out)."""
     with connect(cfg) as con:
-        _register_people(con, person_ids)
+        return _status(con, person_ids)
+
+
+def _candidates(con) -> pd.DataFrame:
+    return con.execute(read_sql(SQL_DIR / "list_candidates.sql")).df()
+
+
+def _outcomes(con, as_of: date) -> pd.DataFrame:
+    return con.execute(read_sql(SQL_DIR / "list_outcomes.sql"), {"as_of": as_of}).df()
+
+
+def _history(con, person_ids) -> pd.DataFrame:
+    _register_people(con, person_ids)
+    try:
+        return con.execute(read_sql(SQL_DIR / "list_history_of.sql")).df()
+    finally:
+        con.unregister("list_people")
+
+
+def _status(con, person_ids) -> pd.DataFrame:
+    _register_people(con, person_ids)
+    try:
         return con.execute(read_sql(SQL_DIR / "list_person_status.sql")).df()
+    finally:
+        con.unregister("list_people")
 
 
 def load_timelines(cfg: PlaceConfig, person_ids, as_of: date) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from stratify.context import RunContext, latest_link, run_dir, runs_dir, staging
 from stratify.contract import load_contract
 from stratify.lists import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
 from stratify.perms import private_umask, restrict, restrict_tree
-from stratify.report import source_freshness, stale_sources, write_validation_summary
+from stratify.report import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.team_report import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.stages import read_stage_summaries, write_stage_summary
 from stratify.warehouse import connect, fetch_one
@@ -122,9 +122,9 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])
         write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written), **list_totals(teams)})
-        summary = write_validation_summary(cfg, ctx, stage, "published", outputs=written)
+        summary = write_validation_summary(cfg, ctx, stage, "published", outputs=written, freshness=freshness)
         outputs = written + team_files + [{"path": summary.name, "sha256": sha256_file(summary)}]
-        manifest = build_manifest(cfg, ctx, outputs)
+        manifest = build_manifest(cfg, ctx, outputs, freshness)
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
     restrict_tree(stage)  # files other stages wrote under the process umask
     restrict(runs_dir(cfg))
@@ -238,8 +238,13 @@ def already_published(cfg: PlaceConfig, ctx: RunContext) -> dict | None:
     return {"run_dir": str(run_dir(cfg, ctx)), "lists": len(lists), "people": people, "already_published": True}
 
 
-def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict]) -> dict:
-    """What the run read, decided, used and wrote (contract: Published lists, version 1)."""
+def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
+                   sources: list[SourceFreshness] | None = None) -> dict:
+    """What the run read, decided, used and wrote (contract: Published lists, version 1).
+
+    `sources`: tonight's `source_freshness` when already read (nothing
+    changes the deliveries between the lists and the manifest).
+    """
     with connect(cfg) as con:
         deliveries = con.execute(
             """
@@ -268,7 +273,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict]) -> di
         "config": {"path": str(cfg.path), "sha256": sha256_file(cfg.path)},
         "deliveries": json.loads(deliveries.to_json(orient="records", date_format="iso")),
         "source_freshness": {s: d.isoformat() for s, d in freshness},
-        "stale_sources": stale_sources(cfg, ctx),
+        "stale_sources": stale_sources(cfg, ctx, sources),
         "validation_summary": "validation.html" if (staging_dir(cfg, ctx) / "validation.html").exists() else None,
         "model": {"version": model[0], "algorithm": model[1],
                   "metrics": json.loads(model[2]) if model[2] else None} if model else None,

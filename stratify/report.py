@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +140,21 @@ def source_freshness(cfg: PlaceConfig, ctx: RunContext) -> list[SourceFreshness]
     return out
 
 
-def stale_sources(cfg: PlaceConfig, ctx: RunContext) -> dict[str, dict[str, Any]]:
-    """The manifest's `stale_sources`: per source, last accepted delivery date and status."""
-    return {f.source: f.to_manifest() for f in source_freshness(cfg, ctx)}
+def stale_sources(cfg: PlaceConfig, ctx: RunContext,
+                  freshness: list[SourceFreshness] | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest's `stale_sources`: per source, last accepted delivery date and status.
+
+    `freshness`: tonight's `source_freshness`, when the caller already has it (read again otherwise).
+    """
+    return {f.source: f.to_manifest() for f in (freshness if freshness is not None else source_freshness(cfg, ctx))}
 
 
 # --------------------------------------------------------------------------- the page
 
 
+@lru_cache(maxsize=1)
 def _environment():
+    """One Jinja environment per process, so a template is compiled once, not on every page."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
@@ -165,8 +172,12 @@ def _docs_page(folder: Path, run_id: str, delivery_id: int, source: str | None) 
 
 
 def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: str, why: str | None = None,
-                    outputs: list[dict] | None = None) -> dict[str, Any]:
-    """Everything the page shows, already suppressed and free of pseudonyms (the template only lays it out)."""
+                    outputs: list[dict] | None = None,
+                    freshness: list[SourceFreshness] | None = None) -> dict[str, Any]:
+    """Everything the page shows, already suppressed and free of pseudonyms (the template only lays it out).
+
+    `freshness`: tonight's `source_freshness`, when the caller already has it (read again otherwise).
+    """
     sup = cfg.suppression
     with connect(cfg) as con:
         cur = con.execute(read_sql(SQL_DIR / "report_deliveries.sql"), {"run_id": ctx.run_id})
@@ -194,7 +205,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
             "failed_checks": by_delivery.get(d["delivery_id"], []),
             "docs": _docs_page(folder, ctx.run_id, d["delivery_id"], d["source"]),
         })
-    freshness = {f.source: f for f in source_freshness(cfg, ctx)}
+    freshness = {f.source: f for f in (freshness if freshness is not None else source_freshness(cfg, ctx))}
     sources = []
     for name in list(freshness) + sorted({d["source"] for d in shown} - set(freshness)):
         mine = [d for d in shown if d["source"] == name]
@@ -231,7 +242,8 @@ def render_summary(context: dict[str, Any]) -> str:
 
 
 def write_validation_summary(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: str, why: str | None = None,
-                             outputs: list[dict] | None = None) -> Path:
+                             outputs: list[dict] | None = None,
+                             freshness: list[SourceFreshness] | None = None) -> Path:
     """Write `validation.html` (0o640) into `folder` (the run's staging folder) and return its path.
 
     `outcome` is `published` or `held`; `why` says why a run held;
@@ -239,7 +251,7 @@ def write_validation_summary(cfg: PlaceConfig, ctx: RunContext, folder: Path, ou
     """
     if outcome not in ("published", "held"):
         raise ValueError(f"write_validation_summary: outcome must be 'published' or 'held', got {outcome!r}")
-    page = render_summary(summary_context(cfg, ctx, Path(folder), outcome, why, outputs))
+    page = render_summary(summary_context(cfg, ctx, Path(folder), outcome, why, outputs, freshness))
     return write_private_text(Path(folder) / SUMMARY_NAME, page)
 
 

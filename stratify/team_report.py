@@ -24,6 +24,7 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,13 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
     }
 
 
+@lru_cache(maxsize=1)
 def _environment():
+    """One Jinja environment per process: it keeps each template compiled after its first page.
+
+    A new environment per page compiled the team report's template (and its
+    timeline macro) again for every team and the overview.
+    """
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
