@@ -48,6 +48,15 @@ are pinned exactly in pyproject.toml and `install()` first checks the
 versions and every name it relies on: if any changed it raises
 `GXInternalsChanged` rather than run suites whose checks silently error.
 
+Last, one for correctness: a query that fails on DuckDB (say a regex
+DuckDB cannot compile) aborts the persistent connection's transaction, and
+GX's recovery rolls back only on SQLAlchemy's `PendingRollbackError`, which
+DuckDB's driver never raises. Every later metric of the delivery then failed
+with "Current transaction is aborted", so one bad check made all the others
+report failures that were not there. `install()` rolls the DuckDB connection
+back after a failed query (the error still reaches GX, which reports that
+check as errored), so the other checks run on a clean transaction.
+
 `duckdb_datasource` gives GX a data source whose connections are cursors on
 a DuckDB connection the caller already holds, so GX reads the tables the
 caller built in that database (also in-memory ones) with its limits.
@@ -153,6 +162,20 @@ def check_internals() -> None:
     _check_unique_count_internals()
     _check_sample_value_internals()
     _check_primary_key_internals()
+    _check_query_recovery_internals()
+
+
+def _check_query_recovery_internals() -> None:
+    """GX runs every metric query through its static `_execute_query_with_recovery(connection, query)`."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    engine = see.SqlAlchemyExecutionEngine
+    recovery = engine.__dict__.get("_execute_query_with_recovery")
+    if not isinstance(recovery, staticmethod) or \
+            list(inspect.signature(recovery.__func__).parameters) != ["connection", "query"]:
+        raise _fail("SqlAlchemyExecutionEngine._execute_query_with_recovery is no longer a static (connection, query)")
+    if "_execute_query_with_recovery" not in _global_names(engine.execute_query):
+        raise _fail("SqlAlchemyExecutionEngine.execute_query no longer runs queries through _execute_query_with_recovery")
 
 
 def _check_primary_key_internals() -> None:
@@ -308,7 +331,34 @@ def install() -> None:
     _install_unique_count()
     _install_empty_samples()
     _install_no_primary_key_reflection()
+    _install_rollback_after_failed_query()
     _installed = True
+
+
+def _rolled_back_after_failure(original: Callable) -> Callable:
+    """GX's query runner, which on DuckDB rolls back the transaction a failed query aborted, then re-raises."""
+    import sqlalchemy as sa
+
+    def execute_query_with_recovery(connection: Any, query: Any) -> Any:
+        try:
+            return original(connection, query)
+        except sa.exc.DBAPIError:
+            if connection.dialect.name == DIALECT:
+                try:
+                    connection.rollback()
+                except sa.exc.SQLAlchemyError:
+                    pass  # the original error is the one to report
+            raise
+
+    execute_query_with_recovery.__wrapped_gx__ = original
+    return execute_query_with_recovery
+
+
+def _install_rollback_after_failed_query() -> None:
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    original = see.SqlAlchemyExecutionEngine.__dict__["_execute_query_with_recovery"].__func__
+    see.SqlAlchemyExecutionEngine._execute_query_with_recovery = staticmethod(_rolled_back_after_failure(original))
 
 
 def _install_no_primary_key_reflection() -> None:

@@ -38,7 +38,7 @@ def con():
     c.close()
 
 
-def run_suite(con, expectations, name="t"):
+def run_suite(con, expectations, name="t", all_results=False):
     context = gx.get_context(mode="ephemeral")
     ds = gx_duckdb.duckdb_datasource(context, "work", con, catalog="work")
     try:
@@ -49,6 +49,8 @@ def run_suite(con, expectations, name="t"):
     finally:
         gx_duckdb.close_datasource(context, ds)
     assert "work" not in [d.name for d in context.data_sources.all().values()]
+    if all_results:
+        return list(result.results)
     return {r.expectation_config.type: r for r in result.results}
 
 
@@ -97,6 +99,26 @@ def test_a_metric_error_is_reported_not_passed(con):
     r = run_suite(con, [E.ExpectColumnValuesToMatchRegex(column="person_id", regex="([unclosed")])
     x = r["expect_column_values_to_match_regex"]
     assert not x.success and _errored(x.exception_info)
+
+
+def test_one_check_s_error_does_not_fail_the_others(con):
+    # The regex cannot compile: DuckDB aborts the transaction; the checks after it must still see the data.
+    r = run_suite(con, [
+        E.ExpectColumnValuesToMatchRegex(column="person_id", regex="([unclosed"),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=0, max_value=9),
+        E.ExpectColumnValuesToNotBeNull(column="record_id"),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=0, max_value=5),
+    ])
+    assert _errored(r["expect_column_values_to_match_regex"].exception_info)
+    assert r["expect_column_values_to_not_be_null"].success
+    between = {x.expectation_config.kwargs["max_value"]: x for x in run_suite(con, [
+        E.ExpectColumnValuesToMatchRegex(column="person_id", regex="([unclosed"),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=0, max_value=9),
+        E.ExpectColumnValuesToBeBetween(column="n", min_value=0, max_value=5),
+    ], all_results=True) if x.expectation_config.type == "expect_column_values_to_be_between"}
+    assert between[9].success and not _errored(between[9].exception_info)
+    assert not between[5].success and between[5].result["unexpected_count"] == 4  # n = 6..9: counted, not errored
+    assert not _errored(between[5].exception_info)
 
 
 def test_closing_releases_the_connection(con):
