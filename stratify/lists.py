@@ -405,20 +405,21 @@ def _outcomes(con, as_of: date) -> pd.DataFrame:
     return con.execute(read_sql(SQL_DIR / "list_outcomes.sql"), {"as_of": as_of}).df()
 
 
-def _history(con, person_ids) -> pd.DataFrame:
+def _for_people(con, person_ids, sql_file: str) -> pd.DataFrame:
+    """Run a query over `list_people` (these people), unregistering them afterwards."""
     _register_people(con, person_ids)
     try:
-        return con.execute(read_sql(SQL_DIR / "list_history_of.sql")).df()
+        return con.execute(read_sql(SQL_DIR / sql_file)).df()
     finally:
         con.unregister("list_people")
+
+
+def _history(con, person_ids) -> pd.DataFrame:
+    return _for_people(con, person_ids, "list_history_of.sql")
 
 
 def _status(con, person_ids) -> pd.DataFrame:
-    _register_people(con, person_ids)
-    try:
-        return con.execute(read_sql(SQL_DIR / "list_person_status.sql")).df()
-    finally:
-        con.unregister("list_people")
+    return _for_people(con, person_ids, "list_person_status.sql")
 
 
 def load_timelines(cfg: PlaceConfig, person_ids, as_of: date) -> pd.DataFrame:
