@@ -350,7 +350,6 @@ def _rolled_back_after_failure(original: Callable) -> Callable:
                     pass  # the original error is the one to report
             raise
 
-    execute_query_with_recovery.__wrapped_gx__ = original
     return execute_query_with_recovery
 
 

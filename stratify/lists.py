@@ -445,15 +445,14 @@ def explain_missing(cfg: PlaceConfig, ctx: RunContext, person_ids) -> dict[str, 
     ids = sorted(set(person_ids))
     if not ids:
         return {}
-    from stratify.model import explain, read_bundle
+    from stratify.model import explain, load_explain_rows, read_bundle
 
     with connect(cfg) as con:
         row = fetch_one(con, "SELECT m.model_version, m.path FROM runs r JOIN models m USING (model_version) "
                              "WHERE r.run_id = $1", [ctx.run_id])
         if row is None:
             return {}
-        _register_people(con, ids)
-        rows = con.execute(read_sql(SQL_DIR / "list_explain_rows.sql")).df()
+        rows = load_explain_rows(con, ids)
     bundle = read_bundle(row[0], Path(row[1]))
     return dict(zip(rows["person_id"], explain(bundle, rows)))
 

@@ -455,9 +455,14 @@ def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
 CRISIS_COLUMNS = ("in_crisis", "crisis_rules", "crisis_reasons")
 
 
-def severity_columns(columns: list[str]) -> list[str]:
-    """The feature columns the crisis tier's severity adds up: contacts in 90 days per agency, and SMD domains."""
-    return [c for c in columns if c.endswith("_events_90d") and not c.startswith("smd_")] + ["smd_domains_365d"]
+def contact_columns(columns) -> list[str]:
+    """The feature columns counting contacts in 90 days per agency and event type (SMD domain counts excluded)."""
+    return [c for c in columns if c.endswith("_events_90d") and not c.startswith("smd_")]
+
+
+def severity_columns(columns) -> list[str]:
+    """The feature columns the crisis tier's severity adds up: contacts in 90 days, and SMD domains."""
+    return contact_columns(columns) + ["smd_domains_365d"]
 
 
 @dataclass
@@ -581,7 +586,7 @@ def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame, X: np.n
         "score": np.where(crisis, 1.0, prob).round(4),
         # Orders the crisis tier: rules met, then contacts in 90 days, then domains.
         "severity": (df["crisis_rules"].str.count(";") + (df["crisis_rules"] != "")).to_numpy() * 1_000_000
-                    + df[[c for c in df.columns if c.endswith("_events_90d") and not c.startswith("smd_")]].sum(axis=1).to_numpy() * 10
+                    + df[contact_columns(df.columns)].sum(axis=1).to_numpy() * 10
                     + df["smd_domains_365d"].to_numpy(),
         "reasons": df["crisis_reasons"].to_numpy(dtype=object),
     })

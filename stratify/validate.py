@@ -788,15 +788,15 @@ def record_verdict(con: duckdb.DuckDBPyConnection, delivery_id: int, v: Verdict,
     INSERT over parameter lists (one list per column, unnested side by side
     in their order), and the decision lands with its results or not at all.
     """
-    con.execute("BEGIN TRANSACTION")
+    con.begin()
     try:
         if v.results:
             con.execute(INSERT_RESULTS_SQL, {c: list(values) for c, values in zip(RESULT_COLUMNS, zip(*v.results))})
         con.execute(UPDATE_DELIVERY_SQL, {"d": v.decision, "r": v.reason, "n": v.rows, "p": stored_path,
                                           "id": delivery_id})
-        con.execute("COMMIT")
+        con.commit()
     except BaseException:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
 
 
