@@ -131,7 +131,16 @@ def _candidates(landing: Path) -> list[Path]:
 
 
 def _settled(paths: list[Path], settle_seconds: float) -> list[Path]:
-    """The files whose size and mtime did not change across a short pause (not still being written)."""
+    """The files whose size and mtime did not change for `settle_seconds` (not still being written).
+
+    A file last changed at least `settle_seconds` ago has already been quiet
+    that long, so it needs no second look; the pause is only for files
+    changed more recently, and only as long as they still need. Deliveries
+    usually land hours before the night, so the night rarely waits. A file
+    stamped in the future (a file server's clock ahead of ours) counts as
+    just changed. Whatever the look says, discovery hashes each file and
+    leaves it for the next run if it changed while being read.
+    """
     def look(p: Path):
         try:
             st = p.stat()
@@ -140,9 +149,13 @@ def _settled(paths: list[Path], settle_seconds: float) -> list[Path]:
             return None
 
     first = {p: look(p) for p in paths}
-    if settle_seconds > 0:
-        time.sleep(settle_seconds)
-    return [p for p in paths if first[p] is not None and look(p) == first[p]]
+    now_ns, quiet_ns = time.time_ns(), int(settle_seconds * 1e9)
+    recent = {p for p, seen in first.items() if seen is not None and not (now_ns - seen[1] >= quiet_ns)}
+    if recent and settle_seconds > 0:
+        newest = max(first[p][1] for p in recent)
+        wait_ns = quiet_ns if newest > now_ns else newest + quiet_ns - now_ns
+        time.sleep(wait_ns / 1e9)
+    return [p for p in paths if first[p] is not None and (p not in recent or look(p) == first[p])]
 
 
 def _changed_since(path: Path, before: os.stat_result) -> bool:
