@@ -42,6 +42,7 @@ from stratify.describe import describe
 from stratify.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
                                  selected_at_capacity)
 from stratify.model_card import write_model_card
+from stratify.lists import load_outcomes
 from stratify.features import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
 from stratify.stages import write_stage_summary
@@ -469,7 +470,7 @@ def severity_columns(columns) -> list[str]:
 class ScoringRows:
     """Everyone listable tonight, in person order: the columns scoring needs, and the model's features as float32."""
 
-    frame: pd.DataFrame  # person_id, team, CRISIS_COLUMNS, severity_columns
+    frame: pd.DataFrame  # person_id, team, household_id, CRISIS_COLUMNS, severity_columns
     X: np.ndarray | None  # (people x model features), None without a model
 
 
@@ -488,7 +489,7 @@ def load_scoring_rows(con, bundle: dict | None) -> ScoringRows:
                          f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
     wanted = sorted(set(features) | set(severity_columns(available)))
     table = con.sql(read_sql(SQL_DIR / "score_rows.sql"), params={"columns": wanted}).to_arrow_table()
-    narrow = ["person_id", "team", *CRISIS_COLUMNS, *severity_columns(available)]
+    narrow = ["person_id", "team", "household_id", *CRISIS_COLUMNS, *severity_columns(available)]
     frame = table.select(narrow).to_pandas()
     X = None
     if bundle is not None:
@@ -528,11 +529,12 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
             untrainable = str(exc)
         training_s = round(time.perf_counter() - started, 2)
         bundle = load_promoted(cfg)
+    outcomes = load_outcomes(cfg, ctx.as_of) if bundle is not None else None
     with connect(cfg) as con:
         rows = load_scoring_rows(con, bundle)
         with threadpool_limits(limits=cfg.duckdb.threads):
             scores = score_frame(cfg, bundle, rows.frame, rows.X)
-            shown = shown_wobbling(cfg, scores)
+            shown = shown_wobbling(cfg, scores, rows.frame["household_id"], outcomes, ctx.as_of)
             if len(shown):
                 rows_shown = load_explain_rows(con, scores.loc[shown, "person_id"])
                 why = dict(zip(rows_shown["person_id"], explain(bundle, rows_shown)))
@@ -592,8 +594,36 @@ def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame, X: np.n
     })
 
 
-def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame) -> pd.Index:
-    """The wobbling people a team would see: each team's top `capacity` by score (the rows to explain)."""
-    wob = scores[scores["tier"] == "wobbling"].copy()
-    wob["rank"] = wob.groupby("team")["score"].rank(method="first", ascending=False)
-    return wob[wob["rank"] <= wob["team"].map(cfg.capacity).astype("int64")].index
+def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series | None = None,
+                   outcomes: pd.DataFrame | None = None, as_of: date | None = None) -> pd.Index:
+    """The wobbling people a team may see tonight, to explain while the model is loaded.
+
+    Each team's top `capacity` by score; and, since the lists move people
+    with a recent status outcome to "already working with" or "snoozed" and
+    pull whole households in, also those people, the next ones by score in
+    their place, and the wobbling members of the households of each team's
+    leading people. A superset costs a few predictions; a person the lists
+    still show unexplained is explained in publish, which must first load
+    scikit-learn and the model (about 1.5 s).
+    `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
+    and `as_of` widen the set; without them it is the top `capacity` only.
+    """
+    capacity = scores["team"].map(cfg.capacity).astype("int64")
+    wobbling = scores["tier"] == "wobbling"
+    recent = pd.Series(False, index=scores.index)
+    if outcomes is not None and as_of is not None and len(outcomes):
+        days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
+        age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
+        fresh = outcomes.loc[outcomes["status_outcome"].notna() & (age < days)]
+        recent = scores["person_id"].isin(fresh["person_id"]) & wobbling
+    slack = recent.groupby(scores["team"]).transform("sum")
+    rank = scores["score"].where(wobbling).groupby(scores["team"]).rank(method="first", ascending=False)
+    top = wobbling & (rank <= capacity + slack)
+    chosen = top | recent
+    if household is not None:
+        crisis = scores["tier"] == "crisis"
+        crisis_rank = scores["severity"].where(crisis).groupby(scores["team"]).rank(method="first", ascending=False)
+        leaders = chosen | (crisis & (crisis_rank <= capacity))
+        led = pd.MultiIndex.from_arrays([scores["team"], household])[leaders & household.notna()]
+        chosen |= wobbling & household.notna() & pd.MultiIndex.from_arrays([scores["team"], household]).isin(led)
+    return scores.index[chosen]

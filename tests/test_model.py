@@ -10,7 +10,8 @@ import pytest
 from helpers import write_place
 from stratify.audit import start_run
 from stratify.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
-from stratify.model import ModelError, Split, load_promoted, promotion_decision, read_bundle, snapshot_dates, train_model
+from stratify.model import (ModelError, Split, load_promoted, promotion_decision, read_bundle, shown_wobbling,
+                            snapshot_dates, train_model)
 from stratify.pipeline import run_pipeline
 from stratify.synth import synthesize
 
@@ -288,3 +289,26 @@ def test_a_night_that_trains_records_its_training_seconds(trained):
     manifest = json.loads((trained.out / "latest" / "manifest.json").read_text(encoding="utf-8"))
     model = manifest["stages"]["model"]
     assert model["trained_now"] is True and model["training_s"] > 0
+
+
+def test_the_people_explained_at_scoring_cover_outcome_sections_and_households(tmp_path):
+    cfg = write_place(tmp_path)  # capacity 5 per team
+    people = [f"p{i}" for i in range(1, 9)] + ["c1", "q1"]
+    scores = pd.DataFrame({
+        "person_id": people,
+        "team": ["NT01"] * 9 + ["NT02"],
+        "tier": ["wobbling"] * 8 + ["crisis", "wobbling"],
+        "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 1.0, 0.5],
+        "severity": [0] * 8 + [1_000_000, 0],
+    })
+    household = pd.Series([None] * 6 + ["H1", None, "H1", "H1"])  # p7 lives with c1; q1 is in another team
+    outcomes = pd.DataFrame({
+        "person_id": ["p2", "p8"], "team": ["NT01", "NT01"], "status_outcome": ["declined", "engaged"],
+        "status_date": pd.to_datetime([AS_OF - pd.Timedelta(days=10), AS_OF - pd.Timedelta(days=200)]),
+    })
+    chosen = set(scores.loc[shown_wobbling(cfg, scores, household, outcomes, AS_OF), "person_id"])
+    # p2 is snoozed, so p6 moves up into the capacity of 5; p7 comes with its household's crisis lead;
+    # p8's outcome is too old to move it; q1 leads its own team's list.
+    assert chosen == {"p1", "p2", "p3", "p4", "p5", "p6", "p7", "q1"}
+    assert set(scores.loc[shown_wobbling(cfg, scores), "person_id"]) == {"p1", "p2", "p3", "p4", "p5", "q1"}
+

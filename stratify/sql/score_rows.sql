@@ -1,5 +1,5 @@
 -- score_rows: everyone the scoring stage scores tonight (alive, in a team's area),
--- in person order, with only the columns it reads: team, the crisis tier's
+-- in person order, with only the columns it reads: team, household, the crisis tier's
 -- columns, and the feature columns named in $columns (the model's features and
 -- the severity's counts). Reading all of feat_person instead cost more than
 -- predicting. Whole rows of the few people shown are read by list_explain_rows.sql.
@@ -9,10 +9,11 @@
 SELECT
     f.person_id,
     f.team,
+    f.household_id,
     c.in_crisis,
     c.crisis_rules,
     c.crisis_reasons,
-    COLUMNS(lambda col: list_contains(CAST($columns AS VARCHAR[]), col) AND col NOT IN ('person_id', 'team'))
+    COLUMNS(lambda col: list_contains(CAST($columns AS VARCHAR[]), col) AND col NOT IN ('person_id', 'team', 'household_id'))
 FROM feat_person AS f
 JOIN crisis AS c USING (person_id)
 WHERE NOT f.died
