@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
 from stratify.lists import AGENCIES, TIMELINE_DAYS, TeamLists, load_timelines
@@ -66,22 +67,75 @@ def timeline(weeks: pd.DataFrame, as_of: date) -> dict[str, Any]:
 
     `weeks`: source, week_ago (0 = the week ending on as_of), events.
     Darker = more contacts that week. Everything is numbers or fixed
-    labels: the template draws it, autoescaped.
+    labels. A night's pages hold tens of thousands of marks, and drawing
+    each in the template cost seven autoescaped expressions: so the marks
+    come drawn here (`marks_svg`, text escaped), and the part every person
+    shares (row bands, labels, month ticks) is drawn once a night by the
+    template (`timeline_frame`); the template draws the rest, autoescaped.
     """
     marks = []
-    row_of = {a: i for i, a in enumerate(AGENCIES)}
     total = {a: 0 for a in AGENCIES}
-    for r in weeks.itertuples(index=False):
-        if r.source not in row_of or not 0 <= r.week_ago < TL_WEEKS:
+    week_end = _week_ends(as_of)
+    for source, week_ago, events in zip(weeks["source"].tolist(), weeks["week_ago"].tolist(),
+                                        weeks["events"].tolist()):
+        if source not in _ROW_OF or not 0 <= week_ago < TL_WEEKS:
             continue
-        n = int(r.events)
-        total[r.source] += n
-        end = as_of - timedelta(days=7 * int(r.week_ago))
+        n, week_ago = int(events), int(week_ago)
+        total[source] += n
         marks.append(Mark(
-            x=TL_LABEL_W + (TL_WEEKS - 1 - int(r.week_ago)) * TL_WEEK_W, y=row_of[r.source] * TL_ROW_H + 2,
-            w=TL_WEEK_W - 1, h=TL_ROW_H - 3, fill=AGENCY_COLOURS[r.source], opacity=round(min(1.0, 0.35 + 0.22 * n), 2),
-            title=f"{AGENCY_LABELS[r.source]}: {n} contact{'s' if n != 1 else ''} in the week to {end.isoformat()}",
+            x=TL_LABEL_W + (TL_WEEKS - 1 - week_ago) * TL_WEEK_W, y=_ROW_OF[source] * TL_ROW_H + 2,
+            w=TL_WEEK_W - 1, h=TL_ROW_H - 3, fill=AGENCY_COLOURS[source], opacity=round(min(1.0, 0.35 + 0.22 * n), 2),
+            title=f"{AGENCY_LABELS[source]}: {n} contact{'s' if n != 1 else ''} in the week to {week_end[week_ago]}",
         ))
+    rows = [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a], "total": total[a]} for i, a in enumerate(AGENCIES)]
+    height = len(AGENCIES) * TL_ROW_H + TL_AXIS_H
+    summary = ", ".join(f"{AGENCY_LABELS[a]} {total[a]}" for a in AGENCIES)
+    return {**_frame(as_of), "height": height, "rows": rows, "marks": marks, "marks_svg": marks_svg(marks),
+            "frame_svg": timeline_frame(as_of), "title": f"Contacts by agency, last 12 months: {summary}"}
+
+
+def _frame(as_of: date) -> dict[str, Any]:
+    """What every timeline of the night shares: geometry, row labels, month ticks."""
+    return {"width": TL_LABEL_W + TL_WEEKS * TL_WEEK_W + 2, "axis_y": len(AGENCIES) * TL_ROW_H,
+            "label_w": TL_LABEL_W, "ticks": [dict(k) for k in _month_ticks(as_of)],
+            "rows": [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a]} for i, a in enumerate(AGENCIES)]}
+
+
+@lru_cache(maxsize=4)
+def timeline_frame(as_of: date) -> Markup:
+    """The row bands, labels and month ticks of a night's timelines, drawn once by the template's `frame` macro."""
+    return _environment().get_template("_timeline.html.j2").module.frame(_frame(as_of))
+
+
+_ROW_OF = {a: i for i, a in enumerate(AGENCIES)}
+_MARK_SVG = ('<rect class="mark" x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" fill-opacity="{opacity}">'
+             '<title>{title}</title></rect>\n')
+
+
+def marks_svg(marks: list[Mark]) -> Markup:
+    """The marks as SVG rectangles, one a line, exactly as the template wrote them.
+
+    Numbers are written as the template writes them (`str`); the fill (a
+    fixed colour) and the title are escaped, so nothing is trusted unescaped.
+    """
+    return Markup("".join(_MARK_SVG.format(x=int(m.x), y=int(m.y), w=int(m.w), h=int(m.h), fill=_escaped(m.fill),
+                                           opacity=float(m.opacity), title=escape(m.title)) for m in marks))
+
+
+@lru_cache(maxsize=16)
+def _escaped(text: str) -> Markup:
+    return escape(text)
+
+
+@lru_cache(maxsize=4)
+def _week_ends(as_of: date) -> tuple[str, ...]:
+    """The last day of each week shown (index: weeks ago), as ISO dates: the same for every person."""
+    return tuple((as_of - timedelta(days=7 * w)).isoformat() for w in range(TL_WEEKS))
+
+
+@lru_cache(maxsize=4)
+def _month_ticks(as_of: date) -> tuple[dict[str, Any], ...]:
+    """The month ticks under every timeline of a night (the same for every person)."""
     ticks = []
     start = as_of - timedelta(days=TL_WEEKS * 7 - 1)
     m = date(start.year, start.month, 1)
@@ -91,12 +145,7 @@ def timeline(weeks: pd.DataFrame, as_of: date) -> dict[str, Any]:
             ticks.append({"x": round(TL_LABEL_W + (TL_WEEKS - weeks_back) * TL_WEEK_W, 1),
                           "label": m.strftime("%b") if m.month != 1 else m.strftime("%Y")})
         m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
-    rows = [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a], "total": total[a]} for i, a in enumerate(AGENCIES)]
-    height = len(AGENCIES) * TL_ROW_H + TL_AXIS_H
-    summary = ", ".join(f"{AGENCY_LABELS[a]} {total[a]}" for a in AGENCIES)
-    return {"width": TL_LABEL_W + TL_WEEKS * TL_WEEK_W + 2, "height": height, "marks": marks, "ticks": ticks,
-            "rows": rows, "axis_y": len(AGENCIES) * TL_ROW_H, "label_w": TL_LABEL_W,
-            "title": f"Contacts by agency, last 12 months: {summary}"}
+    return tuple(ticks)
 
 
 def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) -> dict[str, pd.DataFrame]:
