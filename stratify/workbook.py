@@ -14,6 +14,7 @@ does not evaluate it when the cell is edited (CSV/formula injection).
 from __future__ import annotations
 
 import os
+from copy import copy
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from stratify.report import SourceFreshness
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEADER_FILL = PatternFill("solid", fgColor="DDE3EA")
 WRAPPED = {"reasons", "detail", "note"}
+NUMBERS = ("score", "previous_score")  # shown with four decimals
+BOLD = Font(bold=True)
+TOP, WRAPPED_TOP = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top")
 MAX_WIDTH, MIN_WIDTH = 70, 8
 
 
@@ -60,22 +64,26 @@ def write_sheet(ws: Worksheet, frame: pd.DataFrame, columns: list[str], empty_te
     """Header row (bold, frozen), one row per record, widths from the content, long text wrapped."""
     for j, name in enumerate(columns, start=1):
         c = put(ws, 1, j, name)
-        c.font = Font(bold=True)
+        c.font = BOLD
         c.fill = HEADER_FILL
     ws.freeze_panes = "A2"
     records = frame.reindex(columns=columns).to_dict("records")
+    column_style = {}  # name -> the style of the column's data cells, set once through openpyxl
     for i, rec in enumerate(records, start=2):
         for j, name in enumerate(columns, start=1):
             value = rec[name]
-            if name in ("score", "previous_score") and value is not None and not pd.isna(value):
+            if name in NUMBERS and value is not None and not pd.isna(value):
                 value = round(float(value), 4)
-            c = put(ws, i, j, value)
-            if name in ("score", "previous_score"):
-                c.number_format = "0.0000"
-            if name in WRAPPED:
-                c.alignment = Alignment(wrap_text=True, vertical="top")
-            else:
-                c.alignment = Alignment(vertical="top")
+            c = ws.cell(row=i, column=j)
+            style = column_style.get(name)
+            if style is None:
+                if name in NUMBERS:
+                    c.number_format = "0.0000"
+                c.alignment = WRAPPED_TOP if name in WRAPPED else TOP
+                column_style[name] = copy(c._style)
+            else:  # openpyxl's own way of giving a cell another cell's style (hashing each style per cell was slow)
+                c._style = copy(style)
+            put(ws, i, j, value)  # after the style: it may quote-prefix this one cell
     if not records:
         put(ws, 2, 1, empty_text)
     for j, name in enumerate(columns, start=1):
