@@ -44,15 +44,23 @@ def _code(value: str) -> str:
 
 
 def event_counts_sql() -> str:
-    """`feat_event_counts`: one column per (source, event type, window), from the contract."""
+    """`feat_event_counts`: one column per (source, event type, window), from the contract.
+
+    Each count is a sum over a 0/1 column cast to BIGINT (count(*)'s type),
+    not count(*) FILTER (WHERE ...): DuckDB runs each of the 84 filtered
+    aggregates as its own selective pass, and each matches about one event in
+    forty, so the plain sums took two thirds of the CPU (0.85 s against 1.3 s
+    at 330,000 people). feat_agency keeps FILTER: its 30 counts each match a
+    quarter of the events or more, and there the sums were no faster.
+    """
     aggregates = []
     for source in load_contract().event_sources:
         for event_type in source.event_types:
             for window in COUNT_WINDOWS:
                 name = render_identifier(f"{source.name}_{event_type}_{window}d", _allowed_names())
                 aggregates.append(
-                    f"count(*) FILTER (WHERE source = {_code(source.name)} "
-                    f"AND event_type = {_code(event_type)} AND days_ago < {int(window)}) AS {name}"
+                    f"sum(CASE WHEN source = {_code(source.name)} AND event_type = {_code(event_type)} "
+                    f"AND days_ago < {int(window)} THEN 1 ELSE 0 END)::BIGINT AS {name}"
                 )
     return (
         "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT as_of, person_id,\n    "
