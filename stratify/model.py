@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -42,6 +41,7 @@ from stratify.describe import describe
 from stratify.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
                                  selected_at_capacity)
 from stratify.model_card import write_model_card
+from stratify.predict import predict_scores
 from stratify.lists import load_outcomes
 from stratify.features import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
@@ -391,37 +391,6 @@ def read_bundle(version: str, path: Path) -> dict:
             "run `stratify train`"
         )
     return bundle
-
-
-# Rows per predict call when scoring. Each tree reads a few feature columns of every row, so the rows are handed
-# over column-major (as pandas' `to_numpy` happened to give them before): row-major blocks cost 5 to 6 CPU s at
-# 330,000 people, one column-major matrix 4.2 to 4.6, column-major blocks of 16,384 rows (16 MB) 3.5 to 3.9, and
-# two worker threads (below) brought the wall time from 3.5-4.3 s to 1.9-2.2 s. Rows are predicted independently,
-# so the scores are the same to the bit.
-PREDICT_ROWS = 16384
-
-
-def _one_openmp_thread() -> None:
-    threadpool_limits(limits=1, user_api="openmp")  # this worker thread's own OpenMP setting, kept until it ends
-
-
-def predict_scores(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
-    """The model's probability of the positive class for each row of X, a cache-sized block of rows at a time.
-
-    Blocks are shared among `workers` threads, each predicting with one
-    OpenMP thread (the trees' loops run without the GIL, so threads overlap);
-    with OpenMP's threads splitting each block instead, every one of the 400
-    trees per block wakes the other thread for a short piece of work.
-    """
-    if len(X) == 0:
-        return np.zeros(0)
-
-    def block(start: int) -> np.ndarray:
-        rows = np.asfortranarray(X[start:start + PREDICT_ROWS], dtype=np.float64)
-        return model.predict_proba(rows)[:, 1]
-
-    with ThreadPoolExecutor(max(1, workers), initializer=_one_openmp_thread) as pool:
-        return np.concatenate(list(pool.map(block, range(0, len(X), PREDICT_ROWS))))
 
 
 def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:

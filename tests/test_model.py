@@ -217,15 +217,17 @@ def _feature_rows(cfg) -> pd.DataFrame:
 
 
 def test_scores_in_blocks_and_threads_equal_one_prediction_of_everyone(trained, monkeypatch):
-    import stratify.model as model
+    import stratify.predict as predict
 
     bundle = load_promoted(trained)
     X = _feature_rows(trained)[bundle["feature_columns"]].to_numpy(dtype=np.float32)
     whole = bundle["model"].predict_proba(X)[:, 1]
-    monkeypatch.setattr(model, "PREDICT_ROWS", 97)  # many blocks, the last one short
+    assert predict.split_thresholds(bundle["model"]), "the promoted model's trees should be read"
+    monkeypatch.setattr(predict, "PREDICT_ROWS", 97)  # many blocks, the last one short
     for workers in (1, 2):
-        assert np.array_equal(model.predict_scores(bundle["model"], X, workers=workers), whole)
-    assert model.predict_scores(bundle["model"], X[:0]).shape == (0,)
+        assert np.array_equal(predict.predict_scores(bundle["model"], X, workers=workers), whole)
+        assert np.array_equal(predict.predict_rows(bundle["model"], X, workers=workers), whole)
+    assert predict.predict_scores(bundle["model"], X[:0]).shape == (0,)
 
 
 def test_the_scores_table_is_the_model_on_every_listable_person(trained):
