@@ -577,22 +577,27 @@ def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series 
     `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
     and `as_of` widen the set; without them it is the top `capacity` only.
     """
-    capacity = scores["team"].map(cfg.capacity).astype("int64")
-    wobbling = scores["tier"] == "wobbling"
-    recent = pd.Series(False, index=scores.index)
+    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
+    recent = pd.Series(False, index=wob.index)
     if outcomes is not None and as_of is not None and len(outcomes):
         days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
         age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
-        fresh = outcomes.loc[outcomes["status_outcome"].notna() & (age < days)]
-        recent = scores["person_id"].isin(fresh["person_id"]) & wobbling
-    slack = recent.groupby(scores["team"]).transform("sum")
-    rank = scores["score"].where(wobbling).groupby(scores["team"]).rank(method="first", ascending=False)
-    top = wobbling & (rank <= capacity + slack)
-    chosen = top | recent
-    if household is not None:
-        crisis = scores["tier"] == "crisis"
-        crisis_rank = scores["severity"].where(crisis).groupby(scores["team"]).rank(method="first", ascending=False)
-        leaders = chosen | (crisis & (crisis_rank <= capacity))
-        led = pd.MultiIndex.from_arrays([scores["team"], household])[leaders & household.notna()]
-        chosen |= wobbling & household.notna() & pd.MultiIndex.from_arrays([scores["team"], household]).isin(led)
-    return scores.index[chosen]
+        recent = wob["person_id"].isin(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
+    slack = recent.groupby(wob["team"]).transform("sum")
+    rank = wob.groupby("team")["score"].rank(method="first", ascending=False)
+    chosen = wob.index[(rank <= _capacities(cfg, wob["team"]) + slack) | recent]
+    if household is None:
+        return chosen
+    crisis = scores.loc[scores["tier"] == "crisis", ["team", "severity"]]
+    crisis_rank = crisis.groupby("team")["severity"].rank(method="first", ascending=False)
+    leaders = chosen.union(crisis.index[crisis_rank <= _capacities(cfg, crisis["team"])])
+    homes = household.loc[leaders].dropna()
+    led = set(zip(scores.loc[homes.index, "team"], homes))
+    near = wob.index[household.loc[wob.index].isin(homes.unique())]  # wobbling people sharing a leader's household id
+    members = [i for i, team, home in zip(near, scores.loc[near, "team"], household.loc[near]) if (team, home) in led]
+    return chosen.union(pd.Index(members, dtype=chosen.dtype))
+
+
+def _capacities(cfg: PlaceConfig, teams: pd.Series) -> pd.Series:
+    """Each row's team capacity (looked up once per team, not once per row)."""
+    return teams.map({t: cfg.capacity(t) for t in teams.unique()}).astype("int64")
