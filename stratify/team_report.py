@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
@@ -62,35 +63,42 @@ class Mark:
     title: str
 
 
-def timeline(weeks: pd.DataFrame, as_of: date) -> dict[str, Any]:
+class Weeks(NamedTuple):
+    """One person's contacts by agency and week, as columns (`source`, `week_ago`, `events`)."""
+
+    source: list[str]
+    week_ago: list[int]
+    events: list[int]
+
+
+def timeline(weeks: pd.DataFrame | Weeks, as_of: date) -> dict[str, Any]:
     """The drawing of one person's year: rectangles per (agency, week), month ticks, row labels.
 
     `weeks`: source, week_ago (0 = the week ending on as_of), events.
     Darker = more contacts that week. Everything is numbers or fixed
-    labels. A night's pages hold tens of thousands of marks, and drawing
-    each in the template cost seven autoescaped expressions: so the marks
-    come drawn here (`marks_svg`, text escaped), and the part every person
-    shares (row bands, labels, month ticks) is drawn once a night by the
-    template (`timeline_frame`); the template draws the rest, autoescaped.
+    labels. A night's pages hold tens of thousands of marks (hundreds of
+    thousands at 3,000,000 people), and drawing each in the template cost
+    seven autoescaped expressions: so each distinct mark (agency, week,
+    contacts) is drawn once a night here (`_drawn_mark`, text escaped), and
+    the part every person shares (row bands, labels, month ticks) once a
+    night by the template (`timeline_frame`); the template draws the rest.
     """
-    marks = []
+    marks, lines = [], []
     total = {a: 0 for a in AGENCIES}
-    week_end = _week_ends(as_of)
-    for source, week_ago, events in zip(weeks["source"].tolist(), weeks["week_ago"].tolist(),
-                                        weeks["events"].tolist()):
+    drawn = _drawn_marks(as_of)
+    for source, week_ago, events in zip(weeks.source, weeks.week_ago, weeks.events) if isinstance(weeks, Weeks) else \
+            zip(weeks["source"].tolist(), weeks["week_ago"].tolist(), weeks["events"].tolist()):
         if source not in _ROW_OF or not 0 <= week_ago < TL_WEEKS:
             continue
-        n, week_ago = int(events), int(week_ago)
-        total[source] += n
-        marks.append(Mark(
-            x=TL_LABEL_W + (TL_WEEKS - 1 - week_ago) * TL_WEEK_W, y=_ROW_OF[source] * TL_ROW_H + 2,
-            w=TL_WEEK_W - 1, h=TL_ROW_H - 3, fill=AGENCY_COLOURS[source], opacity=round(min(1.0, 0.35 + 0.22 * n), 2),
-            title=f"{AGENCY_LABELS[source]}: {n} contact{'s' if n != 1 else ''} in the week to {week_end[week_ago]}",
-        ))
+        key = (source, int(week_ago), int(events))
+        total[source] += key[2]
+        mark = drawn.get(key) or drawn.setdefault(key, _draw_mark(*key, as_of))
+        marks.append(mark[0])
+        lines.append(mark[1])
     rows = [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a], "total": total[a]} for i, a in enumerate(AGENCIES)]
     height = len(AGENCIES) * TL_ROW_H + TL_AXIS_H
     summary = ", ".join(f"{AGENCY_LABELS[a]} {total[a]}" for a in AGENCIES)
-    return {**_frame(as_of), "height": height, "rows": rows, "marks": marks, "marks_svg": marks_svg(marks),
+    return {**_frame(as_of), "height": height, "rows": rows, "marks": marks, "marks_svg": Markup("".join(lines)),
             "frame_svg": timeline_frame(as_of), "title": f"Contacts by agency, last 12 months: {summary}"}
 
 
@@ -112,19 +120,24 @@ _MARK_SVG = ('<rect class="mark" x="{x}" y="{y}" width="{w}" height="{h}" fill="
              '<title>{title}</title></rect>\n')
 
 
-def marks_svg(marks: list[Mark]) -> Markup:
-    """The marks as SVG rectangles, one a line, exactly as the template wrote them.
+@lru_cache(maxsize=4)
+def _drawn_marks(as_of: date) -> dict[tuple[str, int, int], tuple[Mark, str]]:
+    """The night's marks drawn so far, by (agency, weeks ago, contacts): a few hundred distinct ones."""
+    return {}
+
+
+def _draw_mark(source: str, week_ago: int, n: int, as_of: date) -> tuple[Mark, str]:
+    """One week's contacts with one agency: the mark, and its SVG line as the template wrote it.
 
     Numbers are written as the template writes them (`str`); the fill (a
-    fixed colour) and the title are escaped, so nothing is trusted unescaped.
+    fixed colour) and the title are escaped, so nothing goes in unescaped.
     """
-    return Markup("".join(_MARK_SVG.format(x=int(m.x), y=int(m.y), w=int(m.w), h=int(m.h), fill=_escaped(m.fill),
-                                           opacity=float(m.opacity), title=escape(m.title)) for m in marks))
-
-
-@lru_cache(maxsize=16)
-def _escaped(text: str) -> Markup:
-    return escape(text)
+    m = Mark(x=TL_LABEL_W + (TL_WEEKS - 1 - week_ago) * TL_WEEK_W, y=_ROW_OF[source] * TL_ROW_H + 2,
+             w=TL_WEEK_W - 1, h=TL_ROW_H - 3, fill=AGENCY_COLOURS[source], opacity=round(min(1.0, 0.35 + 0.22 * n), 2),
+             title=f"{AGENCY_LABELS[source]}: {n} contact{'s' if n != 1 else ''} in the week to "
+                   f"{_week_ends(as_of)[week_ago]}")
+    return m, _MARK_SVG.format(x=int(m.x), y=int(m.y), w=int(m.w), h=int(m.h), fill=escape(m.fill),
+                               opacity=float(m.opacity), title=escape(m.title))
 
 
 @lru_cache(maxsize=4)
@@ -148,18 +161,29 @@ def _month_ticks(as_of: date) -> tuple[dict[str, Any], ...]:
     return tuple(ticks)
 
 
-def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) -> dict[str, pd.DataFrame]:
-    """Weekly contacts by agency over the last year for everyone shown tonight, per person (one query)."""
+def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) -> dict[str, Weeks]:
+    """Weekly contacts by agency over the last year for everyone shown tonight, per person (one query).
+
+    Split into plain columns in one pass: a DataFrame per person (thousands at
+    3,000,000 people) cost more than drawing them.
+    """
     ids = {pid for t in teams.values() for f in (t.listed, t.already_working, t.snoozed) for pid in f["person_id"]}
     frame = load_timelines(cfg, ids, as_of)
-    return {pid: rows for pid, rows in frame.groupby("person_id")} if not frame.empty else {}
+    if frame.empty:
+        return {}
+    frame = frame.iloc[np.argsort(frame["person_id"].to_numpy(), kind="stable")]  # a no-op: the query orders by person
+    pids = frame["person_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    ends = np.r_[starts[1:], len(pids)]
+    source, week_ago, events = (frame[c].tolist() for c in ("source", "week_ago", "events"))
+    return {pids[a]: Weeks(source[a:b], week_ago[a:b], events[a:b]) for a, b in zip(starts, ends)}
 
 
 # --------------------------------------------------------------------------- the team's page
 
 
-def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame], as_of: date) -> list[dict[str, Any]]:
-    empty = pd.DataFrame(columns=["source", "week_ago", "events"])
+def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame | Weeks], as_of: date) -> list[dict[str, Any]]:
+    empty = Weeks([], [], [])
     out = []
     for r in frame.to_dict("records"):
         out.append({
@@ -173,7 +197,7 @@ def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame], as_of: date
 
 
 def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, freshness: list[SourceFreshness],
-                 timelines: dict[str, pd.DataFrame], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
+                 timelines: dict[str, pd.DataFrame | Weeks], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
     """Everything the team's page shows, for this team's people only (the template lays it out)."""
     people = _people(t.listed, timelines, as_of)
     households: list[dict[str, Any]] = []
@@ -237,7 +261,7 @@ SECTION_COLUMNS = {
 
 
 def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t: TeamLists, list_csv: Path,
-                      freshness: list[SourceFreshness], timelines: dict[str, pd.DataFrame],
+                      freshness: list[SourceFreshness], timelines: dict[str, pd.DataFrame | Weeks],
                       notices: list[str] = ()) -> list[dict]:
     """Write `teams/<team>/` under `root` (the run's staging folder); return what was written, relative to root."""
     from stratify.workbook import write_workbook
