@@ -155,11 +155,24 @@ def snooze_baseline(history: pd.DataFrame, outcome_date: date, current_tier: str
     if history.empty:
         return current_tier
     h = history.sort_values(["as_of", "published_at"], kind="mergesort")
-    when = pd.Timestamp(outcome_date)
-    before = h[pd.to_datetime(h["as_of"]) <= when]
-    if not before.empty:
-        return str(before["tier"].iloc[-1])
-    return str(h["tier"].iloc[0])
+    return _tier_seen(pd.to_datetime(h["as_of"]).to_numpy(), h["tier"].to_numpy(), outcome_date)
+
+
+def _tier_seen(runs_as_of: np.ndarray, tiers: np.ndarray, outcome_date) -> str:
+    """`snooze_baseline` over one person's rows, already in (as_of, published_at) order, as arrays."""
+    before = np.flatnonzero(runs_as_of <= pd.Timestamp(outcome_date).to_datetime64())
+    return str(tiers[before[-1]] if before.size else tiers[0])
+
+
+def _history_by_person(history: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each person's published rows as (as_of, tier) arrays in (as_of, published_at) order: sorted once per team."""
+    if history.empty:
+        return {}
+    h = history.sort_values(["person_id", "as_of", "published_at"], kind="mergesort")
+    pids, runs_as_of, tiers = h["person_id"].to_numpy(), pd.to_datetime(h["as_of"]).to_numpy(), h["tier"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
+    ends = np.r_[starts[1:], len(pids)]
+    return {pids[a]: (runs_as_of[a:b], tiers[a:b]) for a, b in zip(starts, ends)}
 
 
 def outcome_sections(candidates: pd.DataFrame, outcomes: pd.DataFrame, history: pd.DataFrame,
@@ -174,27 +187,25 @@ def outcome_sections(candidates: pd.DataFrame, outcomes: pd.DataFrame, history: 
     """
     out = pd.DataFrame({"person_id": candidates["person_id"].to_numpy(), "tier": candidates["tier"].to_numpy()})
     out = out.merge(outcomes, on="person_id", how="left")
-    by_person = {pid: h for pid, h in history.groupby("person_id")} if not history.empty else {}
-    section, until, note = [], [], []
-    for row in out.itertuples(index=False):
-        status, when = row.status_outcome, row.status_date
-        if not isinstance(status, str) or pd.isna(when):
-            section.append("listed"), until.append(None), note.append("")
-            continue
+    section, until, note = ["listed"] * len(out), [None] * len(out), [""] * len(out)
+    statuses = out["status_outcome"].to_numpy(object)
+    has_status = np.flatnonzero(out["status_outcome"].map(lambda v: isinstance(v, str)).to_numpy(bool)
+                                & out["status_date"].notna().to_numpy())
+    by_person = _history_by_person(history) if len(has_status) else {}
+    pids, tiers, dates = out["person_id"].to_numpy(), out["tier"].to_numpy(), out["status_date"].to_numpy(object)
+    for i in has_status:  # only people with a status outcome can leave the list
+        status, when, tier = statuses[i], dates[i], tiers[i]
         age = days_between(as_of, when)
         if status in ALREADY_WORKING and age < rules.already_working_days:
-            section.append("already_working"), until.append(None), note.append("")
+            section[i] = "already_working"
         elif status in SNOOZING and age < rules.snooze_days:
-            was = snooze_baseline(by_person.get(row.person_id, history.iloc[0:0]), when, row.tier)
-            end = pd.Timestamp(when).date() + timedelta(days=rules.snooze_days)
-            if tier_level(row.tier) > tier_level(was):
-                section.append("listed"), until.append(None)
-                note.append(f"{status.replace('_', ' ')} on {pd.Timestamp(when).date().isoformat()}; "
-                            f"back on the list: risk rose from {was or 'not listed'} to {row.tier}")
+            seen = by_person.get(pids[i])
+            was = _tier_seen(*seen, when) if seen is not None else tier
+            if tier_level(tier) > tier_level(was):
+                note[i] = (f"{status.replace('_', ' ')} on {pd.Timestamp(when).date().isoformat()}; "
+                           f"back on the list: risk rose from {was or 'not listed'} to {tier}")
             else:
-                section.append("snoozed"), until.append(end), note.append("")
-        else:
-            section.append("listed"), until.append(None), note.append("")
+                section[i], until[i] = "snoozed", pd.Timestamp(when).date() + timedelta(days=rules.snooze_days)
     return pd.DataFrame({
         "person_id": out["person_id"], "section": section,
         "outcome": out["status_outcome"].where(pd.Series(section) != "listed", out["last_outcome"]),
