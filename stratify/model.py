@@ -25,6 +25,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -421,6 +422,8 @@ def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
     return reasons
 
 
+# A person's tier in `scores`: in crisis, wobbling, or neither.
+TIERS = pa.array(["crisis", "wobbling", ""], pa.string())
 # Columns of the crisis table that scoring reads beside the features.
 CRISIS_COLUMNS = ("in_crisis", "crisis_rules", "crisis_reasons")
 
@@ -548,18 +551,19 @@ def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame, X: np.n
             X = df[bundle["feature_columns"]].to_numpy(dtype=np.float32)
         prob = predict_scores(bundle["model"], X, workers=cfg.duckdb.threads)
     crisis = df["in_crisis"].to_numpy(dtype=bool)
-    tier = np.where(crisis, "crisis", np.where(prob >= cfg.model.min_wobbling_score, "wobbling", ""))
+    tier = np.where(crisis, 0, np.where(prob >= cfg.model.min_wobbling_score, 1, 2)).astype(np.int8)
+    # Columns stay Arrow strings (pandas' own); a round trip through Python str objects cost ~3 s at 3M people.
     return pd.DataFrame({
-        "person_id": df["person_id"].to_numpy(),
-        "team": df["team"].to_numpy(),
-        "tier": tier,
+        "person_id": df["person_id"].array,
+        "team": df["team"].array,
+        "tier": pd.array(TIERS.take(tier), dtype="str"),
         # In crisis now: the probability of being in crisis within the horizon is taken as 1.
         "score": np.where(crisis, 1.0, prob).round(4),
         # Orders the crisis tier: rules met, then contacts in 90 days, then domains.
         "severity": (df["crisis_rules"].str.count(";") + (df["crisis_rules"] != "")).to_numpy() * 1_000_000
                     + df[contact_columns(df.columns)].sum(axis=1).to_numpy() * 10
                     + df["smd_domains_365d"].to_numpy(),
-        "reasons": df["crisis_reasons"].to_numpy(dtype=object),
+        "reasons": df["crisis_reasons"].astype("str").array,
     })
 
 

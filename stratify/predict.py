@@ -70,36 +70,46 @@ def split_thresholds(model: Any) -> dict[int, np.ndarray] | None:
     return {f: np.array(sorted(t), dtype=np.float64) for f, t in sorted(found.items())}
 
 
-def split_cells(thresholds: dict[int, np.ndarray], X: np.ndarray) -> np.ndarray:
+def split_cells(thresholds: dict[int, np.ndarray], X: np.ndarray, workers: int = 1) -> np.ndarray:
     """Per row and split feature, which interval between thresholds its value lies in (missing: the last code).
 
     `searchsorted(..., side="left")` counts the thresholds below the value,
     so a value equal to a threshold lands with those below it, as
-    `value <= threshold` sends it left.
+    `value <= threshold` sends it left. Rows are laid out whole (row-major)
+    and padded to whole 8-byte words, which `distinct_cells` hashes and
+    compares a word at a time; columns are searched on `workers` threads.
     """
     widest = max((len(t) for t in thresholds.values()), default=0)
-    cells = np.empty((len(X), len(thresholds)), dtype=np.uint8 if widest < 255 else np.uint16, order="F")
-    missing = np.iinfo(cells.dtype).max
-    for j, (feature, edges) in enumerate(thresholds.items()):
+    dtype = np.dtype(np.uint8 if widest < 255 else np.uint16)
+    width = -(-len(thresholds) * dtype.itemsize // 8) * 8 // dtype.itemsize
+    cells = np.zeros((len(X), width), dtype=dtype)
+    missing = np.iinfo(dtype).max
+
+    def fill(j: int, feature: int, edges: np.ndarray) -> None:
         column = X[:, feature]
         cells[:, j] = np.searchsorted(edges, column, side="left")
         cells[np.isnan(column), j] = missing
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(fill, range(len(thresholds)), thresholds.keys(), thresholds.values()))
     return cells
 
 
 def distinct_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(`first`, `group`): row `i` shares its cell with row `first[group[i]]`; every row is checked, not trusted to a hash."""
-    digest = np.zeros(len(cells), dtype=np.uint64)
+    words = np.ascontiguousarray(cells).view(np.uint64)
+    digest = np.zeros(len(words), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(cells.shape[1]):
-            digest = digest * np.uint64(0x100000001B3) + cells[:, j].astype(np.uint64) + np.uint64(j + 1)
+        for j in range(words.shape[1]):
+            digest = (digest ^ words[:, j]) * np.uint64(0x9E3779B97F4A7C15)
+            digest ^= digest >> np.uint64(29)
     group, _ = pd.factorize(digest)
     _, first = np.unique(group, return_index=True)
     group = group.astype(np.int64)
-    clash = np.zeros(len(cells), dtype=bool)  # a hash shared by two different cells: such rows stand alone
-    for start in range(0, len(cells), CHECK_ROWS):
+    clash = np.zeros(len(words), dtype=bool)  # a hash shared by two different cells: such rows stand alone
+    for start in range(0, len(words), CHECK_ROWS):
         rows = slice(start, start + CHECK_ROWS)
-        clash[rows] = (cells[rows] != cells[first[group[rows]]]).any(axis=1)
+        clash[rows] = (words[rows] != words[first[group[rows]]]).any(axis=1)
     if clash.any():
         alone = np.flatnonzero(clash)
         group[alone] = len(first) + np.arange(len(alone))
@@ -135,5 +145,5 @@ def predict_scores(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
     thresholds = split_thresholds(model) if len(X) else None
     if not thresholds:
         return predict_rows(model, X, workers)
-    first, group = distinct_cells(split_cells(thresholds, X))
+    first, group = distinct_cells(split_cells(thresholds, X, workers))
     return predict_rows(model, X[first], workers)[group]
