@@ -33,7 +33,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
-from stratify.lists import AGENCIES, TIMELINE_DAYS, TeamLists, load_timelines
+from stratify.lists import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines
 from stratify.perms import make_private_dir, write_private_text
 from stratify.report import SourceFreshness, suppress
 
@@ -185,7 +185,7 @@ def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) 
 def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame | Weeks], as_of: date) -> list[dict[str, Any]]:
     empty = Weeks([], [], [])
     out = []
-    for r in frame.to_dict("records"):
+    for r in frame_records(frame):
         out.append({
             **{k: ("" if v is None or (not isinstance(v, str) and pd.isna(v)) else v) for k, v in r.items()},
             "score_text": f"{float(r['score']):.2f}",
