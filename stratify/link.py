@@ -12,7 +12,7 @@ import pyarrow as pa
 from stratify.config import PlaceConfig
 from stratify.context import RunContext
 from stratify.stages import write_stage_summary
-from stratify.warehouse import SQL_DIR, connect, fetch_one, run_sql_file
+from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 
 def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:
@@ -25,22 +25,8 @@ def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:
         con.execute("CREATE OR REPLACE TABLE neighbourhoods AS SELECT * FROM neighbourhoods_in")
         con.unregister("neighbourhoods_in")
         run_sql_file(con, SQL_DIR / "persons.sql", {"as_of": ctx.as_of}, step="link persons")
-        counts = fetch_one(con, 
-            """
-            WITH known AS (
-                SELECT person_id, opted_out FROM raw_register
-                WHERE delivered_on <= $as_of AND (superseded_on IS NULL OR superseded_on > $as_of)
-                QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY delivered_on DESC, delivery_id DESC) = 1
-            )
-            SELECT
-                (SELECT count(*) FROM known) AS registered,
-                (SELECT count(*) FILTER (WHERE opted_out) FROM known) AS opted_out,
-                (SELECT count(*) FROM persons WHERE died) AS died,
-                (SELECT count(*) FROM persons WHERE team IS NULL) AS no_team,
-                (SELECT count(*) FROM persons WHERE NOT died AND team IS NOT NULL) AS listable
-            """,
-            {"as_of": ctx.as_of},
-        )
+        counts = fetch_one(con, read_sql(SQL_DIR / "link_counts.sql"))
+        con.execute("DROP TABLE temp.main.register_known")
         con.commit()
     summary = dict(zip(("registered", "opted_out", "died", "no_team", "listable"), counts))
     write_stage_summary(cfg, ctx, "link", summary)
