@@ -46,12 +46,14 @@ def _code(value: str) -> str:
 def event_counts_sql() -> str:
     """`feat_event_counts`: one column per (source, event type, window), from the contract.
 
-    Each count is a sum over a 0/1 column cast to BIGINT (count(*)'s type),
-    not count(*) FILTER (WHERE ...): DuckDB runs each of the 84 filtered
-    aggregates as its own selective pass, and each matches about one event in
-    forty, so the plain sums took two thirds of the CPU (0.85 s against 1.3 s
-    at 330,000 people). feat_agency keeps FILTER: its 30 counts each match a
-    quarter of the events or more, and there the sums were no faster.
+    Each count is count(CASE WHEN ... THEN 1 END) (the non-NULLs), not
+    count(*) FILTER (WHERE ...): DuckDB runs each of the 84 filtered
+    aggregates as its own selective pass, each matching about one event in
+    forty, while count(expression) is one plain pass with a BIGINT state per
+    column (a sum over 0/1 keeps a wider state): 0.5 CPU s against 1.3 s with
+    FILTER and 0.85 s with sums, at 330,000 people. feat_agency keeps
+    FILTER: its 30 counts each match a quarter of the events or more, and
+    there neither form was faster.
     """
     aggregates = []
     for source in load_contract().event_sources:
@@ -59,8 +61,8 @@ def event_counts_sql() -> str:
             for window in COUNT_WINDOWS:
                 name = render_identifier(f"{source.name}_{event_type}_{window}d", _allowed_names())
                 aggregates.append(
-                    f"sum(CASE WHEN source = {_code(source.name)} AND event_type = {_code(event_type)} "
-                    f"AND days_ago < {int(window)} THEN 1 ELSE 0 END)::BIGINT AS {name}"
+                    f"count(CASE WHEN source = {_code(source.name)} AND event_type = {_code(event_type)} "
+                    f"AND days_ago < {int(window)} THEN 1 END) AS {name}"
                 )
     return (
         "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT as_of, person_id,\n    "
