@@ -581,25 +581,30 @@ def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series 
     `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
     and `as_of` widen the set; without them it is the top `capacity` only.
     """
-    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
-    recent = pd.Series(False, index=wob.index)
+    moved: set = set()  # people a recent status outcome moves off the ranked list, freeing a place each
     if outcomes is not None and as_of is not None and len(outcomes):
         days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
         age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
-        recent = wob["person_id"].isin(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
-    slack = recent.groupby(wob["team"]).transform("sum")
-    rank = wob.groupby("team")["score"].rank(method="first", ascending=False)
-    chosen = wob.index[(rank <= _capacities(cfg, wob["team"]) + slack) | recent]
+        moved = set(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
+    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
+    chosen = _reaching_a_list(cfg, wob, "score", moved)
     if household is None:
         return chosen
-    crisis = scores.loc[scores["tier"] == "crisis", ["team", "severity"]]
-    crisis_rank = crisis.groupby("team")["severity"].rank(method="first", ascending=False)
-    leaders = chosen.union(crisis.index[crisis_rank <= _capacities(cfg, crisis["team"])])
+    crisis = scores.loc[scores["tier"] == "crisis", ["person_id", "team", "severity"]]
+    leaders = chosen.union(_reaching_a_list(cfg, crisis, "severity", moved))
     homes = household.loc[leaders].dropna()
     led = set(zip(scores.loc[homes.index, "team"], homes))
     near = wob.index[household.loc[wob.index].isin(homes.unique())]  # wobbling people sharing a leader's household id
     members = [i for i, team, home in zip(near, scores.loc[near, "team"], household.loc[near]) if (team, home) in led]
     return chosen.union(pd.Index(members, dtype=chosen.dtype))
+
+
+def _reaching_a_list(cfg: PlaceConfig, rows: pd.DataFrame, by: str, moved: set) -> pd.Index:
+    """Rows of one tier that may be shown: each team's top `capacity` by `by`, one more per person of
+    the tier that an outcome moves to a section (freeing a place), and those people themselves."""
+    off = rows["person_id"].isin(moved)
+    rank = rows.groupby("team")[by].rank(method="first", ascending=False)
+    return rows.index[(rank <= _capacities(cfg, rows["team"]) + off.groupby(rows["team"]).transform("sum")) | off]
 
 
 def _capacities(cfg: PlaceConfig, teams: pd.Series) -> pd.Series:

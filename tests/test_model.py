@@ -314,3 +314,19 @@ def test_the_people_explained_at_scoring_cover_outcome_sections_and_households(t
     assert chosen == {"p1", "p2", "p3", "p4", "p5", "p6", "p7", "q1"}
     assert set(scores.loc[shown_wobbling(cfg, scores), "person_id"]) == {"p1", "p2", "p3", "p4", "p5", "q1"}
 
+
+
+def test_a_crisis_person_moved_to_a_section_lets_the_next_crisis_household_in_and_its_wobbling_member_is_explained(tmp_path):
+    cfg = write_place(tmp_path)  # capacity 5 per team
+    scores = pd.DataFrame({
+        "person_id": [f"c{i}" for i in range(1, 7)] + ["w1"] + [f"w{i}" for i in range(2, 7)],
+        "team": ["NT01"] * 12,
+        "tier": ["crisis"] * 6 + ["wobbling"] * 6,
+        "score": [1.0] * 6 + [0.05, 0.9, 0.8, 0.7, 0.6, 0.5],  # w1 is not among the five likeliest wobbling
+        "severity": [6, 5, 4, 3, 2, 1] + [0] * 6,
+    })
+    household = pd.Series([None] * 5 + ["H9", "H9"] + [None] * 5)  # w1 lives with c6, the sixth person in crisis
+    outcomes = pd.DataFrame({"person_id": ["c1"], "team": ["NT01"], "status_outcome": ["engaged"],
+                             "status_date": pd.to_datetime([AS_OF - pd.Timedelta(days=3)])})
+    assert "w1" in set(scores.loc[shown_wobbling(cfg, scores, household, outcomes, AS_OF), "person_id"])
+    assert "w1" not in set(scores.loc[shown_wobbling(cfg, scores, household, outcomes.iloc[0:0], AS_OF), "person_id"])
