@@ -151,6 +151,8 @@ def build_feature_snapshots(
         "target": name,
         "table_kind": "TEMP" if target in TEMP_TARGETS else "",  # a keyword from this fixed pair, never input
         "persons": render_identifier(persons, PERSON_TABLES),
+        # one fixed clause or nothing, never input: only several dates need date-contiguous storage
+        "order_by": "ORDER BY as_of, person_id" if len(set(dates)) > 1 else "",
     }
     params = {"dates": list(dates), "known_at": known_at}
     domains = load_domain_map(con, cfg)
