@@ -2,12 +2,12 @@
 -- Counts over 30, 90 and 365 days; the trend compares the last 90 days with
 -- the 275 before (as a rate per 90 days); days since the last event (NULL =
 -- none in two years, filled with 730 in feat_person).
--- Grain: one row per (snapshot date, person) with any known event. Input: known_events.
+-- Grain: one row per (snapshot date, person_key) with any known event. Input: known_events.
 
 CREATE OR REPLACE TEMP TABLE feat_agency AS
 SELECT
     as_of,
-    person_id,
+    person_key,
     count(*) FILTER (WHERE days_ago < 365) AS all_events_365d,
     -- how many of the four agencies: a sum of per-agency flags, not count(DISTINCT source),
     -- which DuckDB runs as extra hash aggregates over every event row
@@ -48,4 +48,4 @@ SELECT
       - count(*) FILTER (WHERE source = 'police' AND days_ago BETWEEN 90 AND 364) * 90.0 / 275 AS police_trend_90d,
     min(days_ago) FILTER (WHERE source = 'police') AS police_days_since_last
 FROM known_events
-GROUP BY as_of, person_id;
+GROUP BY as_of, person_key;

@@ -9,6 +9,7 @@
 -- People with no events get zero counts and 730 "days since" (two years or more).
 -- Grain: one row per (snapshot date, person in {{persons}}).
 -- Inputs: feature_dates, feat_agency, feat_event_counts, feat_smd, feat_household.
+-- Those four are keyed by person_key, the person's rowid in {{persons}} (see known_events).
 
 CREATE OR REPLACE {{table_kind}} TABLE {{target}} AS
 WITH joined AS (
@@ -22,16 +23,16 @@ WITH joined AS (
         p.died,
         CAST(datediff('month', strptime(p.birth_year_month || '-01', '%Y-%m-%d')::DATE, d.as_of) / 12 AS INTEGER) AS age_years,
         s.smd_domain_names_365d,
-        a.* EXCLUDE (as_of, person_id),
-        c.* EXCLUDE (as_of, person_id),
-        s.* EXCLUDE (as_of, person_id, smd_domain_names_365d),
-        h.* EXCLUDE (as_of, person_id)
+        a.* EXCLUDE (as_of, person_key),
+        c.* EXCLUDE (as_of, person_key),
+        s.* EXCLUDE (as_of, person_key, smd_domain_names_365d),
+        h.* EXCLUDE (as_of, person_key)
     FROM {{persons}} AS p
     CROSS JOIN feature_dates AS d
-    LEFT JOIN feat_agency AS a ON a.as_of = d.as_of AND a.person_id = p.person_id
-    LEFT JOIN feat_event_counts AS c ON c.as_of = d.as_of AND c.person_id = p.person_id
-    LEFT JOIN feat_smd AS s ON s.as_of = d.as_of AND s.person_id = p.person_id
-    LEFT JOIN feat_household AS h ON h.as_of = d.as_of AND h.person_id = p.person_id
+    LEFT JOIN feat_agency AS a ON a.as_of = d.as_of AND a.person_key = p.rowid
+    LEFT JOIN feat_event_counts AS c ON c.as_of = d.as_of AND c.person_key = p.rowid
+    LEFT JOIN feat_smd AS s ON s.as_of = d.as_of AND s.person_key = p.rowid
+    LEFT JOIN feat_household AS h ON h.as_of = d.as_of AND h.person_key = p.rowid
 )
 SELECT
     person_id,

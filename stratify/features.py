@@ -65,9 +65,9 @@ def event_counts_sql() -> str:
                     f"AND days_ago < {int(window)} THEN 1 END) AS {name}"
                 )
     return (
-        "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT as_of, person_id,\n    "
+        "CREATE OR REPLACE TEMP TABLE feat_event_counts AS SELECT as_of, person_key,\n    "
         + ",\n    ".join(aggregates)
-        + f"\nFROM known_events WHERE days_ago < {max(COUNT_WINDOWS)} GROUP BY as_of, person_id"
+        + f"\nFROM known_events WHERE days_ago < {max(COUNT_WINDOWS)} GROUP BY as_of, person_key"
     )
 
 
@@ -78,13 +78,13 @@ def smd_sql(domains: tuple[str, ...]) -> str:
         cols.append(f"max(CASE WHEN domain = {_code(d)} AND days_ago < 365 THEN 1 ELSE 0 END) AS \"smd_{d}_365d\"")
         cols.append(f"count(*) FILTER (WHERE domain = {_code(d)} AND days_ago < 90) AS \"smd_{d}_events_90d\"")
     return (
-        "CREATE OR REPLACE TEMP TABLE feat_smd AS SELECT as_of, person_id,\n    "
+        "CREATE OR REPLACE TEMP TABLE feat_smd AS SELECT as_of, person_key,\n    "
         + ",\n    ".join(cols)
         + ",\n    count(DISTINCT domain) FILTER (WHERE days_ago < 365) AS smd_domains_365d"
         + ",\n    count(DISTINCT domain) FILTER (WHERE days_ago < 90) AS smd_domains_90d"
         + ",\n    string_agg(DISTINCT replace(domain, '_', ' '), ', ' ORDER BY replace(domain, '_', ' '))"
         + " FILTER (WHERE days_ago < 365) AS smd_domain_names_365d"
-        + "\nFROM domain_events GROUP BY as_of, person_id"
+        + "\nFROM domain_events GROUP BY as_of, person_key"
     )
 
 
