@@ -440,7 +440,7 @@ def severity_columns(columns) -> list[str]:
 
 @dataclass
 class ScoringRows:
-    """Everyone listable tonight, in person order: the columns scoring needs, and the model's features as float32."""
+    """Everyone listable tonight (in no particular order): the columns scoring needs, and the model's features as float32."""
 
     frame: pd.DataFrame  # person_id, team, household_id, CRISIS_COLUMNS, severity_columns
     X: np.ndarray | None  # (people x model features), None without a model
@@ -603,7 +603,8 @@ def _reaching_a_list(cfg: PlaceConfig, rows: pd.DataFrame, by: str, moved: set) 
     """Rows of one tier that may be shown: each team's top `capacity` by `by`, one more per person of
     the tier that an outcome moves to a section (freeing a place), and those people themselves."""
     off = rows["person_id"].isin(moved)
-    rank = rows.groupby("team")[by].rank(method="first", ascending=False)
+    ordered = rows.sort_values([by, "person_id"], ascending=[False, True])  # ties go to the smaller pseudonym
+    rank = ordered.groupby("team").cumcount().add(1).reindex(rows.index)
     return rows.index[(rank <= _capacities(cfg, rows["team"]) + off.groupby(rows["team"]).transform("sum")) | off]
 
 
