@@ -305,38 +305,27 @@ def test_archive_never_overwrites_and_quarantine_writes_reason(place, tmp_path):
     assert "because" in q.with_name(q.name + ".reason.txt").read_text(encoding="utf-8")
 
 
-def _record_sleeps(monkeypatch) -> list[float]:
+def _discover_one_file_stamped(cfg, monkeypatch, seconds_from_now: float) -> tuple[list[float], dict]:
+    """Discover one delivery whose mtime is `seconds_from_now` (settle time 5 s); the pauses taken, the summary."""
+    path = write_csv(cfg.landing / "health" / f"health_{DDATE}.csv", health_rows())
+    stamp = time.time() + seconds_from_now
+    os.utime(path, (stamp, stamp))
     slept: list[float] = []
     monkeypatch.setattr(stratify.ingest.time, "sleep", slept.append)
-    return slept
+    return slept, discover_deliveries(cfg, new_run(cfg), settle_seconds=5)
 
 
 def test_discover_takes_files_quiet_for_the_settle_time_without_pausing(place, monkeypatch):
-    cfg = place
-    path = write_csv(cfg.landing / "health" / f"health_{DDATE}.csv", health_rows())
-    an_hour_ago = time.time() - 3600
-    os.utime(path, (an_hour_ago, an_hour_ago))
-    slept = _record_sleeps(monkeypatch)
-    summary = discover_deliveries(cfg, new_run(cfg), settle_seconds=5)
+    slept, summary = _discover_one_file_stamped(place, monkeypatch, -3600)
     assert slept == [] and summary["files"] == 1 and summary["pending"] == 1
 
 
 def test_discover_waits_only_until_a_fresh_file_has_been_quiet_long_enough(place, monkeypatch):
-    cfg = place
-    path = write_csv(cfg.landing / "health" / f"health_{DDATE}.csv", health_rows())
-    two_seconds_ago = time.time() - 2
-    os.utime(path, (two_seconds_ago, two_seconds_ago))
-    slept = _record_sleeps(monkeypatch)
-    summary = discover_deliveries(cfg, new_run(cfg), settle_seconds=5)
+    slept, summary = _discover_one_file_stamped(place, monkeypatch, -2)
     assert len(slept) == 1 and 2.5 < slept[0] <= 3.0
     assert summary["pending"] == 1
 
 
 def test_discover_gives_a_file_stamped_in_the_future_the_whole_pause(place, monkeypatch):
-    cfg = place
-    path = write_csv(cfg.landing / "health" / f"health_{DDATE}.csv", health_rows())
-    ahead = time.time() + 60  # a file server whose clock runs ahead of ours
-    os.utime(path, (ahead, ahead))
-    slept = _record_sleeps(monkeypatch)
-    summary = discover_deliveries(cfg, new_run(cfg), settle_seconds=5)
+    slept, summary = _discover_one_file_stamped(place, monkeypatch, 60)  # a file server's clock ahead of ours
     assert slept == [5.0] and summary["pending"] == 1
