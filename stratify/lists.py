@@ -169,10 +169,17 @@ def _history_by_person(history: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.
     if history.empty:
         return {}
     h = history.sort_values(["person_id", "as_of", "published_at"], kind="mergesort")
-    pids, runs_as_of, tiers = h["person_id"].to_numpy(), pd.to_datetime(h["as_of"]).to_numpy(), h["tier"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
-    ends = np.r_[starts[1:], len(pids)]
-    return {pids[a]: (runs_as_of[a:b], tiers[a:b]) for a, b in zip(starts, ends)}
+    runs_as_of, tiers = pd.to_datetime(h["as_of"]).to_numpy(), h["tier"].to_numpy()
+    return {pid: (runs_as_of[rows], tiers[rows]) for pid, rows in person_runs(h["person_id"].to_numpy())}
+
+
+def person_runs(person_ids: np.ndarray) -> list[tuple[str, slice]]:
+    """Each person's rows in an array sorted by person: (person_id, slice), one pass, no groupby per person."""
+    if not len(person_ids):
+        return []
+    starts = np.flatnonzero(np.r_[True, person_ids[1:] != person_ids[:-1]])
+    ends = np.r_[starts[1:], len(person_ids)]
+    return [(person_ids[a], slice(a, b)) for a, b in zip(starts, ends)]
 
 
 def outcome_sections(candidates: pd.DataFrame, outcomes: pd.DataFrame, history: pd.DataFrame,
@@ -431,8 +438,8 @@ def _outcomes(con, as_of: date) -> pd.DataFrame:
     return con.execute(read_sql(SQL_DIR / "list_outcomes.sql"), {"as_of": as_of}).df()
 
 
-def _for_people(con, person_ids, sql_file: str) -> pd.DataFrame:
-    """Run a query over `list_people` (these people), unregistering them afterwards."""
+def query_for_people(con, person_ids, sql_file: str) -> pd.DataFrame:
+    """Run a query of stratify/sql over `list_people` (these people), unregistering them afterwards."""
     _register_people(con, person_ids)
     try:
         return con.execute(read_sql(SQL_DIR / sql_file)).df()
@@ -441,11 +448,11 @@ def _for_people(con, person_ids, sql_file: str) -> pd.DataFrame:
 
 
 def _history(con, person_ids) -> pd.DataFrame:
-    return _for_people(con, person_ids, "list_history_of.sql")
+    return query_for_people(con, person_ids, "list_history_of.sql")
 
 
 def _status(con, person_ids) -> pd.DataFrame:
-    return _for_people(con, person_ids, "list_person_status.sql")
+    return query_for_people(con, person_ids, "list_person_status.sql")
 
 
 def load_timelines(cfg: PlaceConfig, person_ids, as_of: date) -> pd.DataFrame:
@@ -464,9 +471,9 @@ def load_trends(cfg: PlaceConfig, runs: int) -> pd.DataFrame:
 def explain_missing(cfg: PlaceConfig, ctx: RunContext, person_ids) -> dict[str, str]:
     """Reasons for wobbling people shown tonight whom the scoring stage did not explain.
 
-    The scoring stage explains the top `capacity` by score per team; people
-    listed past that (others snoozed or already being worked with, or a
-    household pulled in by its lead) are explained here with the same model.
+    The scoring stage explains everyone it expects a list to show
+    (`model.shown_wobbling`); anyone the lists show beyond that set is
+    explained here with the same model (loading it costs about 1.5 s).
     """
     ids = sorted(set(person_ids))
     if not ids:

@@ -43,7 +43,7 @@ from stratify.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, e
                                  selected_at_capacity)
 from stratify.model_card import write_model_card
 from stratify.predict import predict_scores
-from stratify.lists import load_outcomes
+from stratify.lists import load_outcomes, query_for_people
 from stratify.features import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
 from stratify.stages import write_stage_summary
@@ -473,13 +473,7 @@ def load_scoring_rows(con, bundle: dict | None) -> ScoringRows:
 
 def load_explain_rows(con, person_ids) -> pd.DataFrame:
     """Whole feature rows (and crisis columns) of these people, in person order: what `explain` describes."""
-    import pyarrow as pa
-
-    con.register("list_people", pa.table({"person_id": pa.array(sorted(set(person_ids)), pa.string())}))
-    try:
-        return con.execute(read_sql(SQL_DIR / "list_explain_rows.sql")).df()
-    finally:
-        con.unregister("list_people")
+    return query_for_people(con, person_ids, "list_explain_rows.sql")
 
 
 def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:

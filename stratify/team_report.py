@@ -28,12 +28,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
-from stratify.lists import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines
+from stratify.lists import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines, person_runs
 from stratify.perms import make_private_dir, write_private_text
 from stratify.report import SourceFreshness, suppress
 
@@ -71,7 +70,7 @@ class Weeks(NamedTuple):
     events: list[int]
 
 
-def timeline(weeks: pd.DataFrame | Weeks, as_of: date) -> dict[str, Any]:
+def timeline(weeks: Weeks, as_of: date) -> dict[str, Any]:
     """The drawing of one person's year: rectangles per (agency, week), month ticks, row labels.
 
     `weeks`: source, week_ago (0 = the week ending on as_of), events.
@@ -79,22 +78,19 @@ def timeline(weeks: pd.DataFrame | Weeks, as_of: date) -> dict[str, Any]:
     labels. A night's pages hold tens of thousands of marks (hundreds of
     thousands at 3,000,000 people), and drawing each in the template cost
     seven autoescaped expressions: so each distinct mark (agency, week,
-    contacts) is drawn once a night here (`_drawn_mark`, text escaped), and
+    contacts) is drawn once a night here (`_draw_mark`, text escaped), and
     the part every person shares (row bands, labels, month ticks) once a
     night by the template (`timeline_frame`); the template draws the rest.
     """
     marks, lines = [], []
     total = {a: 0 for a in AGENCIES}
-    drawn = _drawn_marks(as_of)
-    for source, week_ago, events in zip(weeks.source, weeks.week_ago, weeks.events) if isinstance(weeks, Weeks) else \
-            zip(weeks["source"].tolist(), weeks["week_ago"].tolist(), weeks["events"].tolist()):
+    for source, week_ago, events in zip(weeks.source, weeks.week_ago, weeks.events):
         if source not in _ROW_OF or not 0 <= week_ago < TL_WEEKS:
             continue
-        key = (source, int(week_ago), int(events))
-        total[source] += key[2]
-        mark = drawn.get(key) or drawn.setdefault(key, _draw_mark(*key, as_of))
-        marks.append(mark[0])
-        lines.append(mark[1])
+        total[source] += int(events)
+        mark, line = _draw_mark(source, int(week_ago), int(events), as_of)
+        marks.append(mark)
+        lines.append(line)
     rows = [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a], "total": total[a]} for i, a in enumerate(AGENCIES)]
     height = len(AGENCIES) * TL_ROW_H + TL_AXIS_H
     summary = ", ".join(f"{AGENCY_LABELS[a]} {total[a]}" for a in AGENCIES)
@@ -120,12 +116,7 @@ _MARK_SVG = ('<rect class="mark" x="{x}" y="{y}" width="{w}" height="{h}" fill="
              '<title>{title}</title></rect>\n')
 
 
-@lru_cache(maxsize=4)
-def _drawn_marks(as_of: date) -> dict[tuple[str, int, int], tuple[Mark, str]]:
-    """The night's marks drawn so far, by (agency, weeks ago, contacts): a few hundred distinct ones."""
-    return {}
-
-
+@lru_cache(maxsize=8192)  # a night draws a few hundred distinct marks
 def _draw_mark(source: str, week_ago: int, n: int, as_of: date) -> tuple[Mark, str]:
     """One week's contacts with one agency: the mark, and its SVG line as the template wrote it.
 
@@ -171,18 +162,15 @@ def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) 
     frame = load_timelines(cfg, ids, as_of)
     if frame.empty:
         return {}
-    frame = frame.iloc[np.argsort(frame["person_id"].to_numpy(), kind="stable")]  # a no-op: the query orders by person
-    pids = frame["person_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
-    ends = np.r_[starts[1:], len(pids)]
     source, week_ago, events = (frame[c].tolist() for c in ("source", "week_ago", "events"))
-    return {pids[a]: Weeks(source[a:b], week_ago[a:b], events[a:b]) for a, b in zip(starts, ends)}
+    return {pid: Weeks(source[rows], week_ago[rows], events[rows])  # in person order (list_timelines.sql)
+            for pid, rows in person_runs(frame["person_id"].to_numpy())}
 
 
 # --------------------------------------------------------------------------- the team's page
 
 
-def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame | Weeks], as_of: date) -> list[dict[str, Any]]:
+def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date) -> list[dict[str, Any]]:
     empty = Weeks([], [], [])
     out = []
     for r in frame_records(frame):
@@ -197,7 +185,7 @@ def _people(frame: pd.DataFrame, timelines: dict[str, pd.DataFrame | Weeks], as_
 
 
 def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, freshness: list[SourceFreshness],
-                 timelines: dict[str, pd.DataFrame | Weeks], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
+                 timelines: dict[str, Weeks], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
     """Everything the team's page shows, for this team's people only (the template lays it out)."""
     people = _people(t.listed, timelines, as_of)
     households: list[dict[str, Any]] = []
@@ -261,7 +249,7 @@ SECTION_COLUMNS = {
 
 
 def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t: TeamLists, list_csv: Path,
-                      freshness: list[SourceFreshness], timelines: dict[str, pd.DataFrame | Weeks],
+                      freshness: list[SourceFreshness], timelines: dict[str, Weeks],
                       notices: list[str] = ()) -> list[dict]:
     """Write `teams/<team>/` under `root` (the run's staging folder); return what was written, relative to root."""
     from stratify.workbook import write_workbook

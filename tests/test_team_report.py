@@ -14,7 +14,7 @@ from helpers import pid, write_place
 from stratify.config import ListsConfig
 from stratify.lists import build_team_lists
 from stratify.report import SourceFreshness
-from stratify.team_report import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, timeline, write_overview, write_team_folder
+from stratify.team_report import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_overview, write_team_folder
 
 AS_OF = date(2026, 11, 20)
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -159,8 +159,7 @@ def test_overview_suppresses_small_counts_and_holds_no_pseudonym(sample):
 
 
 def test_timeline_places_weeks_right_to_left_and_darkens_with_contacts():
-    weeks = pd.DataFrame({"source": ["health", "health", "police", "housing"], "week_ago": [0, 10, 10, 99],
-                          "events": [1, 5, 2, 1]})
+    weeks = Weeks(source=["health", "health", "police", "housing"], week_ago=[0, 10, 10, 99], events=[1, 5, 2, 1])
     t = timeline(weeks, AS_OF)
     assert len(t["marks"]) == 3
     by = {(m.fill, m.x): m for m in t["marks"]}
