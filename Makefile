@@ -11,7 +11,7 @@ DEMO_PEOPLE ?= 20000
 DEMO_AS_OF ?= $(shell date -d yesterday +%F 2>/dev/null || date -v-1d +%F)
 DEMO_OUT := data/demo/out
 
-# Self-contained Airflow (same settings as stratify.airflow_env.airflow_env).
+# Self-contained Airflow (same settings as stratify.airflow.env.airflow_env).
 AIRFLOW_ENV := \
 	AIRFLOW_HOME=$(CURDIR)/airflow_home \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \

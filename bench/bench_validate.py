@@ -6,7 +6,7 @@
 Builds a place in a temporary folder with a contract-valid person register
 (`--people`) and a contract-valid health delivery of `--rows` rows, both as
 Parquet written by DuckDB from `range()` (bench/sql/*.sql), discovers them,
-then runs the pipeline's validation stage (`stratify.validate.validate_deliveries`,
+then runs the pipeline's validation stage (`stratify.validate.stage.validate_deliveries`,
 the function that decides each delivery) in a child process, so that the peak
 resident memory reported is the validation's own and not the generator's.
 
@@ -82,8 +82,8 @@ def write_deliveries(landing: Path, rows: int, people: int, threads: int) -> dic
 def child(config: Path, ctx_json: str) -> int:
     """Run the validation stage once and print its figures as JSON (runs in its own process)."""
     from stratify.config import load_config
-    from stratify.context import RunContext
-    from stratify.validate import validate_deliveries
+    from stratify.run.context import RunContext
+    from stratify.validate.stage import validate_deliveries
 
     cfg = load_config(config)
     ctx = RunContext.from_dict(json.loads(ctx_json))
@@ -109,9 +109,9 @@ def main() -> int:
         return child(Path(args.child[0]), args.child[1])
 
     from stratify.config import load_config
-    from stratify.context import RunContext, staging_dir
-    from stratify.ingest import discover_deliveries
-    from stratify.warehouse import connect
+    from stratify.run.context import RunContext, staging_dir
+    from stratify.ingest.discover import discover_deliveries
+    from stratify.warehouse.database import connect
 
     people = args.people or max(1, min(args.rows // 10, 500_000))
     work = Path(tempfile.mkdtemp(prefix=f"bench-validate-{args.rows}-"))

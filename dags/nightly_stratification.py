@@ -55,16 +55,16 @@ from typing import Any
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TriggerRule, chain, dag, task, task_group
 
-from stratify import airflow_tasks
-from stratify.airflow_support import (
+from stratify.airflow import tasks as airflow_tasks
+from stratify.airflow.callbacks import (
     DEFAULT_ARGS,
     DEFAULT_CONFIG,
     LOCAL_TZ,
     dag_failure_callback,
     run_date,  # noqa: F401  (re-exported: the as-of rule is tested through this file)
 )
-from stratify.airflow_tasks import place_configs  # noqa: F401  (re-exported for the tests)
-from stratify.pipeline import STAGES
+from stratify.airflow.tasks import place_configs  # noqa: F401  (re-exported for the tests)
+from stratify.run.pipeline import STAGES
 
 # The UI names each map index after its place (set in the task's context once known; its number until then).
 PLACE_LABEL = "{{ place_name | default(ti.map_index) }}"
@@ -116,7 +116,7 @@ def nightly_stratification():
         """One place's stages; inside a map index each task waits only for its own place."""
 
         @task(map_index_template=PLACE_LABEL,
-              doc_md="Opens the place's run (`stratify.audit.start_run`) and returns the run context.")
+              doc_md="Opens the place's run (`stratify.run.audit.start_run`) and returns the run context.")
         def start_run(config: str) -> dict[str, Any]:
             return airflow_tasks.open_place_run(config)
 
@@ -124,7 +124,7 @@ def nightly_stratification():
             trigger_rule=TriggerRule.ALL_DONE,
             retries=0,
             map_index_template=PLACE_LABEL,
-            doc_md="Closes the place's run (`stratify.audit.finish_run`): published/held, or failed if a stage failed.",
+            doc_md="Closes the place's run (`stratify.run.audit.finish_run`): published/held, or failed if a stage failed.",
         )
         def finish() -> dict[str, Any]:
             return airflow_tasks.close_place_run()

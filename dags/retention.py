@@ -27,8 +27,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from stratify import airflow_tasks
-from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
+from stratify.airflow import tasks as airflow_tasks
+from stratify.airflow.callbacks import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
 
 
 @dag(

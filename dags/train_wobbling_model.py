@@ -2,7 +2,7 @@
 # Monthly training of the wobbling model
 
 On the first of each month at 03:00 (Europe/London) this DAG trains a new
-wobbling model from the place's warehouse (`stratify.model.train_model`):
+wobbling model from the place's warehouse (`stratify.model.train.train_model`):
 monthly snapshots of the history, a logistic-regression baseline against
 gradient-boosted trees, a temporal split with a gap of one horizon,
 calibration, evaluation on the untouched latest period with fairness by sex,
@@ -29,8 +29,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from stratify import airflow_tasks
-from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
+from stratify.airflow import tasks as airflow_tasks
+from stratify.airflow.callbacks import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag_failure_callback
 
 
 @dag(
@@ -52,7 +52,7 @@ from stratify.airflow_support import DEFAULT_ARGS, DEFAULT_CONFIG, LOCAL_TZ, dag
     doc_md=__doc__,
 )
 def train_wobbling_model():
-    @task(doc_md="Calls `stratify.model.train_model(cfg, as_of)`; returns the version, decision and card path.")
+    @task(doc_md="Calls `stratify.model.train.train_model(cfg, as_of)`; returns the version, decision and card path.")
     def train() -> dict[str, Any]:
         return airflow_tasks.train_model_task()
 

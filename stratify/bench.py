@@ -6,11 +6,11 @@
 Why it exists: "fast enough" is a number per stage that can be compared
 across commits and machines, not an impression. What it does:
 
-1. writes a place of N people with `--years` of history (`stratify.synth.synthesize`);
+1. writes a place of N people with `--years` of history (`stratify.synth.generate.synthesize`);
 2. first load: every delivery of that history at once (validate, load,
    features, training the first model, scores, lists);
 3. a typical night: one day's deliveries of every source on top of that
-   history (`stratify.synth.synthesize_day`), as of the next day, so every
+   history (`stratify.synth.generate.synthesize_day`), as of the next day, so every
    window moves and features and scores are recomputed for everyone.
 
 Each stage runs in a process of its own, as each Airflow task does, and is
@@ -49,7 +49,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from stratify.resources import PROJECT_ROOT
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")
 ISSUE_STAGES = ("validate", "load", "features", "score", "publish")  # the stages issue 6 asks about
@@ -144,32 +144,32 @@ def _prepare(op: dict[str, Any]):
 
     cfg = load_config(op["config"])
     if kind == "synth":
-        from stratify.synth import synthesize
+        from stratify.synth.generate import synthesize
 
         return lambda: {"files": list(synthesize(cfg, people=op["people"], as_of=date.fromisoformat(op["as_of"]),
                                                  years=op["years"], seed=op["seed"]).files)}
     if kind == "synth_day":
-        from stratify.synth import synthesize_day
+        from stratify.synth.generate import synthesize_day
 
         return lambda: {"files": synthesize_day(cfg, date.fromisoformat(op["day"]), seed=op["seed"])}
     if kind == "floor_files":
         return lambda: read_files_floor(cfg, [Path(p) for p in op["files"]])
     if kind == "floor_warehouse":
         return lambda: read_warehouse_floor(cfg)
-    from stratify.context import RunContext
+    from stratify.run.context import RunContext
 
     if kind == "start":
-        from stratify.audit import start_run
+        from stratify.run.audit import start_run
 
         return lambda: start_run(cfg, date.fromisoformat(op["as_of"]), run_id=op["run_id"]).to_dict()
     ctx = RunContext.from_dict(op["ctx"])
     if kind == "finish":
-        from stratify.audit import finish_run
+        from stratify.run.audit import finish_run
 
         return lambda: finish_run(cfg, ctx, op["status"], op.get("message", ""))
     if kind == "stage":
-        from stratify.pipeline import stage_function
-        from stratify.publish import PublishHeld
+        from stratify.run.pipeline import stage_function
+        from stratify.publish.stage import PublishHeld
 
         function = stage_function(op["stage"])
 
@@ -220,7 +220,7 @@ def read_files_floor(cfg, files: list[Path]) -> dict:
 
 def read_warehouse_floor(cfg) -> dict:
     """Read the warehouse's raw history once with every column, from a read-only connection."""
-    from stratify.warehouse import connect, render_identifier
+    from stratify.warehouse.database import connect, render_identifier
 
     rows = {}
     with connect(cfg, read_only=True) as con:
@@ -272,7 +272,7 @@ class Phase:
 
 def run_phase(config: Path, as_of: date, run_id: str, work: Path) -> Phase:
     """Open a run, run every stage in its own process, close the run: as the DAG does, task by task."""
-    from stratify.pipeline import STAGES
+    from stratify.run.pipeline import STAGES
 
     phase = Phase()
     start = run_step({"op": "start", "config": str(config), "as_of": as_of.isoformat(), "run_id": run_id}, work)
@@ -398,7 +398,7 @@ def add_floor_ratios(phase: dict[str, Any]) -> None:
 
 
 def _airflow_env(work: Path) -> dict[str, str]:
-    from stratify.airflow_env import airflow_env
+    from stratify.airflow.env import airflow_env
 
     return airflow_env(PROJECT_ROOT, work / "airflow_home")
 

@@ -25,7 +25,7 @@ def _date(text: str) -> date:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from stratify.synth import synthesize
+    from stratify.synth.generate import synthesize
 
     cfg = load_config(args.config)
     summary = synthesize(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed)
@@ -34,10 +34,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stratify.pipeline import run_pipeline
+    from stratify.run.pipeline import run_pipeline
 
-    from stratify.runlock import RunLocked
-    from stratify.status import explain_failure
+    from stratify.run.lock import RunLocked
+    from stratify.run.status import explain_failure
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()
@@ -64,13 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def read_status_stage(cfg) -> str | None:
     """The stage the status file says the run was in (where it failed)."""
-    from stratify.status import read_status
+    from stratify.run.status import read_status
 
     return (read_status(cfg) or {}).get("stage")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from stratify.model import train_model
+    from stratify.model.train import train_model
 
     cfg = load_config(args.config)
     result = train_model(cfg, args.as_of, answer_key=args.answer_key)
@@ -80,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_expectations(args: argparse.Namespace) -> int:
-    from stratify.validate import check_suites, write_suites
+    from stratify.validate.stage import check_suites, write_suites
 
     if args.check:
         problems = check_suites()
@@ -93,7 +93,7 @@ def cmd_expectations(args: argparse.Namespace) -> int:
 
 
 def cmd_reidentify(args: argparse.Namespace) -> int:
-    from stratify.reidentify import reidentify
+    from stratify.access.reidentify import reidentify
 
     cfg = load_config(args.config)
     r = reidentify(cfg, args.list, args.lookup, args.user, args.reason, args.to)
@@ -103,7 +103,7 @@ def cmd_reidentify(args: argparse.Namespace) -> int:
 
 
 def cmd_export_list(args: argparse.Namespace) -> int:
-    from stratify.reidentify import export_list
+    from stratify.access.reidentify import export_list
 
     cfg = load_config(args.config)
     r = export_list(cfg, args.team, args.user, args.reason, args.to)

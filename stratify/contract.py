@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-CONTRACT_PATH = Path(__file__).with_name("contract.yaml")
+from stratify.resources import CONTRACT_PATH
 
 COLUMN_TYPES = ("string", "date", "boolean", "integer", "decimal")
 

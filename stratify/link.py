@@ -10,9 +10,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 from stratify.config import PlaceConfig
-from stratify.context import RunContext
-from stratify.stages import write_stage_summary
-from stratify.warehouse import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
+from stratify.run.context import RunContext
+from stratify.run.summaries import write_stage_summary
+from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 
 def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:

@@ -30,8 +30,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from stratify.config import PlaceConfig
-from stratify.context import latest_link, runs_dir
-from stratify.warehouse import connect
+from stratify.run.context import latest_link, runs_dir
+from stratify.warehouse.database import connect
 
 log = logging.getLogger(__name__)
 

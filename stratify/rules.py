@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 
 from stratify.config import ConfigError, CrisisRule, PlaceConfig
-from stratify.context import RunContext
-from stratify.stages import write_stage_summary
-from stratify.warehouse import connect
+from stratify.run.context import RunContext
+from stratify.run.summaries import write_stage_summary
+from stratify.warehouse.database import connect
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 

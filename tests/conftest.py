@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stratify.airflow_env import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, airflow_env
+from stratify.airflow.env import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, airflow_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = PROJECT_ROOT / "dags"

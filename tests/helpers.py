@@ -65,14 +65,14 @@ def no_settle_pause() -> Iterator[None]:
     The pipeline looks the stage function up when it runs it, so replacing
     the module attribute is enough.
     """
-    import stratify.ingest
+    import stratify.ingest.discover
 
-    real = stratify.ingest.discover_deliveries
-    stratify.ingest.discover_deliveries = lambda cfg, ctx: real(cfg, ctx, settle_seconds=0)
+    real = stratify.ingest.discover.discover_deliveries
+    stratify.ingest.discover.discover_deliveries = lambda cfg, ctx: real(cfg, ctx, settle_seconds=0)
     try:
         yield
     finally:
-        stratify.ingest.discover_deliveries = real
+        stratify.ingest.discover.discover_deliveries = real
 
 
 RAW_TABLES = ("raw_register", "raw_events", "raw_outcomes")

@@ -17,7 +17,7 @@ from stratify.bench import (BenchError, Measured, Phase, add_floor_ratios, compa
                             read_warehouse_floor, report, run_bench, run_step, targets_for, write_place)
 from stratify.config import load_config
 from stratify.contract import load_contract
-from stratify.synth import synthesize, synthesize_day
+from stratify.synth.generate import synthesize, synthesize_day
 
 AS_OF = date(2026, 11, 20)
 DAY = AS_OF + timedelta(days=1)
@@ -112,7 +112,7 @@ def test_the_file_floor_reads_every_row_of_every_file(place):
 
 
 def test_the_warehouse_floor_reads_every_raw_table(tmp_path):
-    from stratify.warehouse import connect
+    from stratify.warehouse.database import connect
 
     cfg = load_config(write_place(tmp_path))
     with connect(cfg) as con:  # an empty, migrated warehouse

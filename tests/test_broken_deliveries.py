@@ -49,10 +49,10 @@ from broken import (CASES, HEX64, N, STAMP, Case, csv_bytes, sparse_after_rows, 
                     write_parquet)
 from helpers import no_settle_pause, raw_state
 from stratify.config import PlaceConfig, load_config
-from stratify.context import latest_link
-from stratify.ingest import UNRECOGNISED
-from stratify.pipeline import run_pipeline
-from stratify.warehouse import connect
+from stratify.run.context import latest_link
+from stratify.ingest.discover import UNRECOGNISED
+from stratify.run.pipeline import run_pipeline
+from stratify.warehouse.database import connect
 
 pytestmark = pytest.mark.slow
 
@@ -200,7 +200,7 @@ def assert_refused_and_kept(night: Night, case: Case, digest: str | None, plante
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """The good place after its first night, plus tonight's two good deliveries waiting in landing."""
-    from stratify.synth import synthesize
+    from stratify.synth.generate import synthesize
 
     folder = tmp_path_factory.mktemp("broken") / "place"
     folder.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stratify.airflow_env import WAREHOUSE_POOL
+from stratify.airflow.env import WAREHOUSE_POOL
 
 # Not imported from conftest: another folder's conftest.py may take that module name first.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -105,10 +105,10 @@ def test_the_place_group_is_mapped_over_the_places(dag):
 def test_places_come_from_configs_else_the_variable_else_config():
     import runpy
 
-    from stratify.airflow_support import DEFAULT_CONFIG, config_path
+    from stratify.airflow.callbacks import DEFAULT_CONFIG, config_path
 
     place_configs = runpy.run_path(str(DAGS_FOLDER / "nightly_stratification.py"))["place_configs"]
-    from stratify.airflow_tasks import place_configs as moved
+    from stratify.airflow.tasks import place_configs as moved
 
     assert place_configs is moved  # the DAG file re-exports the function that moved
     assert place_configs(["/p/a.yaml", "/p/b.yaml", "/p/a.yaml"], "/p/c.yaml", ["/p/v.yaml"]) == [
@@ -154,13 +154,14 @@ def parsed_alone() -> dict[str, subprocess.Popen]:
 
 @pytest.mark.parametrize("dag_file", DAG_FILES)
 def test_dag_files_import_nothing_heavy_at_parse_time(dag_file, parsed_alone):
-    """Parsing must stay cheap: airflow.sdk, pendulum, the standard library, stratify.airflow_support/_tasks only."""
+    """Parsing must stay cheap: airflow.sdk, pendulum, the standard library, stratify.airflow.callbacks/_tasks only."""
     proc = parsed_alone[dag_file]
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
     loaded = set(json.loads(stdout.strip().splitlines()[-1]))
     # numpy/pyarrow may be pulled in by airflow itself; the project's heavy stack must not be
-    assert loaded <= {"stratify", "stratify.airflow_support", "stratify.airflow_tasks", "stratify.pipeline"}, loaded
+    assert loaded <= {"stratify", "stratify.airflow", "stratify.airflow.callbacks", "stratify.airflow.tasks",
+                      "stratify.run", "stratify.run.pipeline", "stratify.resources"}, loaded
 
 
 def test_training_dag_is_monthly_in_london_with_one_task(dagbag):
@@ -230,7 +231,7 @@ def test_every_task_body_is_one_call_into_stratify():
 
 
 def test_every_task_and_dag_has_the_failure_callbacks(dagbag):
-    from stratify.airflow_support import dag_failure_callback, task_failure_callback
+    from stratify.airflow.callbacks import dag_failure_callback, task_failure_callback
 
     for dag_id in (DAG_ID, "train_wobbling_model", "retention"):
         d = dagbag.dags[dag_id]
@@ -268,9 +269,9 @@ def _run_of(cfg, run_id="20261121-afabc"):
 
 
 def test_failure_callback_writes_status_with_stage_delivery_action_and_airflow_run(place_cfg, caplog):
-    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
-    from stratify.ingest import DeliveryReadError
-    from stratify.status import read_status
+    from stratify.airflow.callbacks import CONTEXT_RUN, task_failure_callback
+    from stratify.ingest.discover import DeliveryReadError
+    from stratify.run.status import read_status
 
     try:
         try:
@@ -297,8 +298,8 @@ def test_failure_callback_writes_status_with_stage_delivery_action_and_airflow_r
 
 
 def test_failure_callback_survives_a_context_missing_keys(place_cfg, caplog):
-    from stratify.airflow_support import task_failure_callback
-    from stratify.status import read_status
+    from stratify.airflow.callbacks import task_failure_callback
+    from stratify.run.status import read_status
 
     with caplog.at_level("ERROR", logger="stratify.airflow"):
         task_failure_callback({})  # nothing at all
@@ -312,8 +313,8 @@ def test_failure_callback_survives_a_context_missing_keys(place_cfg, caplog):
 
 
 def test_failure_callback_for_a_single_place_dag_uses_its_config_param(place_cfg):
-    from stratify.airflow_support import task_failure_callback
-    from stratify.status import read_status
+    from stratify.airflow.callbacks import task_failure_callback
+    from stratify.run.status import read_status
 
     task_failure_callback({"ti": _TI("train", try_number=2), "params": {"config": str(place_cfg.path)},
                            "exception": MemoryError("training ran out of memory")})
@@ -323,9 +324,9 @@ def test_failure_callback_for_a_single_place_dag_uses_its_config_param(place_cfg
 
 
 def test_failure_callback_leaves_the_status_of_an_active_run_alone(place_cfg):
-    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
-    from stratify.runlock import RunLocked
-    from stratify.status import read_status, write_status
+    from stratify.airflow.callbacks import CONTEXT_RUN, task_failure_callback
+    from stratify.run.lock import RunLocked
+    from stratify.run.status import read_status, write_status
 
     write_status(place_cfg, "20261121T010000Z", "2026-11-21", "running", "load")
     locked = RunLocked("run 20261121T010000Z of place cbplace is active", {"run_id": "20261121T010000Z"})
@@ -336,8 +337,8 @@ def test_failure_callback_leaves_the_status_of_an_active_run_alone(place_cfg):
 
 
 def test_finish_failing_after_a_stage_keeps_the_first_stage(place_cfg):
-    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
-    from stratify.status import read_status
+    from stratify.airflow.callbacks import CONTEXT_RUN, task_failure_callback
+    from stratify.run.status import read_status
 
     run = _run_of(place_cfg)
     task_failure_callback({"ti": _TI("place.link"), "exception": PermissionError(13, "denied", "/srv/x"),
@@ -356,10 +357,10 @@ def test_a_failed_stage_raises_what_failed_and_what_to_do_and_is_retried(place_c
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from stratify.airflow_support import StageFailed
-    from stratify.airflow_tasks import run_stage
+    from stratify.airflow.callbacks import StageFailed
+    from stratify.airflow.tasks import run_stage
     from stratify.config import ConfigError
-    from stratify.status import read_status
+    from stratify.run.status import read_status
 
     fake = types.ModuleType("fake_stage")
 
@@ -388,11 +389,11 @@ def test_record_failed_run_keeps_the_callbacks_explanation(place_cfg):
     """`finish` after a failed stage: runs row and status.json name the first failed stage and its action."""
     from datetime import date
 
-    from stratify.airflow_support import CONTEXT_RUN, task_failure_callback
-    from stratify.airflow_tasks import record_failed_run
-    from stratify.audit import start_run
-    from stratify.status import read_status
-    from stratify.warehouse import connect
+    from stratify.airflow.callbacks import CONTEXT_RUN, task_failure_callback
+    from stratify.airflow.tasks import record_failed_run
+    from stratify.run.audit import start_run
+    from stratify.run.status import read_status
+    from stratify.warehouse.database import connect
 
     ctx = start_run(place_cfg, date(2026, 11, 21), run_id="20261121-afabc")
     run = {**ctx.to_dict(), "config": str(place_cfg.path)}
@@ -413,7 +414,7 @@ def test_record_failed_run_keeps_the_callbacks_explanation(place_cfg):
 
 
 def test_dag_failure_callback_never_raises(caplog):
-    from stratify.airflow_support import dag_failure_callback
+    from stratify.airflow.callbacks import dag_failure_callback
 
     with caplog.at_level("ERROR", logger="stratify.airflow"):
         dag_failure_callback({})

@@ -1,4 +1,4 @@
-"""Data Docs views (stratify.datadocs.PageView, IndexPageView): GX's pages, each template compiled once per process."""
+"""Data Docs views (stratify.validate.data_docs.PageView, IndexPageView): GX's pages, each template compiled once per process."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import jinja2
 import pytest
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
-from stratify import datadocs
+from stratify.validate import data_docs as datadocs
 
 
 def _compilations(monkeypatch) -> list[str]:
@@ -44,7 +44,7 @@ def test_the_views_are_gx_views_sharing_compiled_templates(ours, gx):
 
 def test_the_site_uses_these_views_for_every_section_and_the_index():
     views = datadocs.site_views()
-    assert views["site_index_builder"]["view"] == {"module_name": "stratify.datadocs", "class_name": "IndexPageView"}
+    assert views["site_index_builder"]["view"] == {"module_name": "stratify.validate.data_docs", "class_name": "IndexPageView"}
     assert {s: v["view"]["class_name"] for s, v in views["site_section_builders"].items()} == {
         "expectations": "PageView", "validations": "PageView", "profiling": "PageView"}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stratify.describe import describe
+from stratify.features.sentences import describe
 
 
 @pytest.mark.parametrize("feature, row, text", [

@@ -60,7 +60,7 @@ def runs_table(cfg) -> list[tuple]:
 @pytest.fixture(scope="module")
 def place(tmp_path_factory):
     from stratify.config import load_config
-    from stratify.synth import synthesize
+    from stratify.synth.generate import synthesize
 
     folder = tmp_path_factory.mktemp("place")
     path = folder / "place.yaml"
@@ -170,7 +170,7 @@ def test_every_team_has_its_workbook_report_and_the_place_an_overview(first_run,
 
 
 def test_brian_is_first_in_his_teams_crisis_tier(first_run):
-    from stratify.synth import brian_person_id
+    from stratify.synth.generate import brian_person_id
 
     brian = brian_person_id(SEED)
     found = [(team, r) for team, lst in first_run["lists"].items() for r in lst["rows"] if r["person_id"] == brian]
@@ -211,7 +211,7 @@ def test_a_failed_run_is_recorded_and_the_last_lists_stay(second_run, dag, place
     assert states["link"] == "failed" and states["publish"] == "upstream_failed"
     assert states["finish"] == "failed"
     # status.json's final word: the stage that failed first (not `finish`), what to do, the Airflow run
-    from stratify.status import read_status
+    from stratify.run.status import read_status
 
     status = read_status(cfg)
     assert (status["status"], status["stage"], status["run_id"]) == ("failed", "link", run_id)

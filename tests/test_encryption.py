@@ -20,8 +20,8 @@ import pytest
 
 from helpers import no_settle_pause, write_place
 from stratify.config import ConfigError, load_config
-from stratify.keys import WarehouseKeyError
-from stratify.warehouse import DDL_DIR, WarehouseError, connect, fetch_one
+from stratify.warehouse.encryption_key import WarehouseKeyError
+from stratify.warehouse.database import DDL_DIR, WarehouseError, connect, fetch_one
 
 KEY_ENV = "STRATIFY_TEST_WAREHOUSE_KEY"
 KEY = "k3y-0f-the-DATA-controller-5f2a9c0e71d4"
@@ -83,7 +83,7 @@ def test_the_write_ahead_log_is_encrypted(tmp_path, monkeypatch):
     code = (
         "import os\n"
         "from stratify.config import load_config\n"
-        "from stratify.warehouse import connect\n"
+        "from stratify.warehouse.database import connect\n"
         f"cfg = load_config({str(cfg.path)!r})\n"
         "with connect(cfg) as con:\n"
         "    con.execute(\"SET wal_autocheckpoint = '1GB'\")\n"
@@ -126,7 +126,7 @@ def test_the_file_cannot_be_opened_without_the_key(tmp_path, monkeypatch):
     assert KEY_ENV in str(err.value) and KEY not in str(err.value)
     # a configuration that forgets `encryption:` gets a sentence saying what to add
     (tmp_path / "plain").mkdir()
-    plain = write_place(tmp_path / "plain", extra=f"# encrypted file, no encryption section\n")
+    plain = write_place(tmp_path / "plain", extra="# encrypted file, no encryption section\n")
     plain = load_config(_point_at(plain.path, cfg.warehouse))
     with pytest.raises(WarehouseError, match="is encrypted: add `encryption:"):
         with connect(plain):
@@ -210,8 +210,8 @@ def test_the_key_can_come_from_an_airflow_secrets_backend(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_the_whole_pipeline_publishes_from_an_encrypted_warehouse(tmp_path, monkeypatch, caplog, capsys):
-    from stratify.pipeline import run_pipeline
-    from stratify.synth import synthesize
+    from stratify.run.pipeline import run_pipeline
+    from stratify.synth.generate import synthesize
 
     caplog.set_level(logging.INFO)
     monkeypatch.setenv(KEY_ENV, KEY)

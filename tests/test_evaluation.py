@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from stratify.config import parse_config
-from stratify.evaluation import HeldOut, answer_key_precision
+from stratify.model.evaluation import HeldOut, answer_key_precision
 
 HELD_OUT_ON = date(2026, 5, 20)
 

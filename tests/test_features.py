@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from helpers import add_event, add_person, write_place
-from stratify.context import RunContext
-from stratify.features import build_feature_table, model_feature_columns
+from stratify.run.context import RunContext
+from stratify.features.build import build_feature_table, model_feature_columns
 from stratify.link import link_persons
-from stratify.warehouse import connect
+from stratify.warehouse.database import connect
 
 AS_OF = date(2026, 6, 1)
 
@@ -92,7 +92,7 @@ def test_person_without_events_gets_zeros(place):
 
 def test_one_build_over_many_dates_equals_one_build_per_date(place):
     """Training builds every monthly snapshot in one pass: each date must match its own nightly build."""
-    from stratify.features import build_feature_snapshots
+    from stratify.features.build import build_feature_snapshots
 
     cfg, *_ = place
     dates = [date(2025, 9, 1), date(2026, 5, 21), AS_OF]

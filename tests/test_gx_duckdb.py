@@ -1,4 +1,4 @@
-"""GX's SQL engine on DuckDB (stratify.gx_duckdb): every expectation type our suites use runs
+"""GX's SQL engine on DuckDB (stratify.validate.gx_duckdb): every expectation type our suites use runs
 in-database with the right counts, errors are reported (never passed), the connection is
 released, and a change in the GX internals the patch relies on stops it loudly.
 """
@@ -12,8 +12,8 @@ import great_expectations as gx
 import pytest
 from great_expectations.expectations.row_conditions import Column as GXColumn
 
-from stratify import gx_duckdb
-from stratify.validate import RESULT_FORMAT, _errored
+from stratify.validate import gx_duckdb
+from stratify.validate.stage import RESULT_FORMAT, _errored
 
 E = gx.expectations
 

@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import stratify.ingest
+import stratify.ingest.discover
 
 from stratify.config import load_config
-from stratify.context import RunContext, staging_dir
+from stratify.run.context import RunContext, staging_dir
 from stratify.contract import load_contract
-from stratify.ingest import (
+from stratify.ingest.discover import (
     DeliveryReadError,
     archive_file,
     discover_deliveries,
@@ -30,7 +30,7 @@ from stratify.ingest import (
     read_delivery,
     typed_table,
 )
-from stratify.warehouse import connect
+from stratify.warehouse.database import connect
 
 AS_OF = date(2026, 11, 21)
 DDATE = "20261120"
@@ -311,7 +311,7 @@ def _discover_one_file_stamped(cfg, monkeypatch, seconds_from_now: float) -> tup
     stamp = time.time() + seconds_from_now
     os.utime(path, (stamp, stamp))
     slept: list[float] = []
-    monkeypatch.setattr(stratify.ingest.time, "sleep", slept.append)
+    monkeypatch.setattr(stratify.ingest.discover.time, "sleep", slept.append)
     return slept, discover_deliveries(cfg, new_run(cfg), settle_seconds=5)
 
 

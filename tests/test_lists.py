@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from helpers import add_person, no_settle_pause, pid, write_place
 from stratify.config import ListsConfig
-from stratify.lists import (
+from stratify.lists.rank import (
     TeamLists,
     build_team_lists,
     cap_households,
@@ -262,8 +262,8 @@ def test_no_previous_list_means_everyone_new_and_nobody_dropped():
 
 
 def test_list_outcomes_sql_latest_status_per_team_point_in_time(tmp_path):
-    from stratify.lists import load_outcomes
-    from stratify.warehouse import connect, run_sql_file, SQL_DIR
+    from stratify.lists.rank import load_outcomes
+    from stratify.warehouse.database import connect, run_sql_file, SQL_DIR
 
     cfg = write_place(tmp_path)
     with connect(cfg) as con:
@@ -307,7 +307,7 @@ def _team(listed_rows, **kw) -> TeamLists:
 def test_workbook_cells_that_look_like_formulas_stay_text(tmp_path, text):
     import openpyxl
 
-    from stratify.workbook import write_workbook
+    from stratify.publish.workbook import write_workbook
 
     t = _team([(1, "crisis", 1.0, 5, None), (2, "wobbling", 0.5, 0, None)])
     t.listed.loc[0, "reasons"] = text
@@ -329,7 +329,7 @@ def test_workbook_cells_that_look_like_formulas_stay_text(tmp_path, text):
 def test_workbook_sheet_per_tier_by_household_with_frozen_header_and_widths(tmp_path):
     import openpyxl
 
-    from stratify.workbook import write_workbook
+    from stratify.publish.workbook import write_workbook
 
     t = _team([(1, "crisis", 1.0, 5, 1), (2, "wobbling", 0.2, 0, 1), (3, "wobbling", 0.9, 0, None)])
     wb = openpyxl.load_workbook(write_workbook(tmp_path / "NT01.xlsx", t, "test", "r1", AS_OF, []))
@@ -377,8 +377,8 @@ def two_nights(tmp_path_factory):
     import pyarrow.parquet as pq
 
     from stratify.config import load_config
-    from stratify.pipeline import run_pipeline
-    from stratify.synth import synthesize
+    from stratify.run.pipeline import run_pipeline
+    from stratify.synth.generate import synthesize
 
     folder = tmp_path_factory.mktemp("lists_place")
     (folder / "place.yaml").write_text(

@@ -7,10 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import pid, write_place
-from stratify.audit import start_run
+from stratify.run.audit import start_run
 from stratify.contract import load_contract
-from stratify.load import load_deliveries
-from stratify.warehouse import connect
+from stratify.ingest.load import load_deliveries
+from stratify.warehouse.database import connect
 
 
 def deliver(cfg, ctx, name, table):

@@ -59,7 +59,7 @@ def add_surname_column(landing: Path) -> None:
 
 
 def runs_table(cfg) -> list[tuple]:
-    from stratify.warehouse import connect
+    from stratify.warehouse.database import connect
 
     with connect(cfg, read_only=True) as con:
         return con.execute("SELECT run_id, place, status, message FROM runs ORDER BY started_at").fetchall()
@@ -68,7 +68,7 @@ def runs_table(cfg) -> list[tuple]:
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
     from stratify.config import load_config
-    from stratify.synth import synthesize
+    from stratify.synth.generate import synthesize
 
     root = tmp_path_factory.mktemp("places")
     good = write_place(root / "good", "good")
@@ -144,7 +144,7 @@ def test_the_refused_register_holds_only_its_own_place(dag_run, places):
     assert "register" in message
     assert not (cfg.out / "latest").exists()
     assert any(p.name.startswith("register_") for p in (cfg.quarantine / "register").iterdir())
-    from stratify.status import read_status
+    from stratify.run.status import read_status
 
     assert (read_status(cfg)["status"], read_status(cfg)["stage"]) == ("held", "publish")
 

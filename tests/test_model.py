@@ -8,12 +8,11 @@ import pandas as pd
 import pytest
 
 from helpers import write_place
-from stratify.audit import start_run
-from stratify.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
-from stratify.model import (ModelError, Split, load_promoted, promotion_decision, read_bundle, shown_wobbling,
+from stratify.model.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
+from stratify.model.train import (ModelError, Split, load_promoted, promotion_decision, read_bundle, shown_wobbling,
                             snapshot_dates, train_model)
-from stratify.pipeline import run_pipeline
-from stratify.synth import synthesize
+from stratify.run.pipeline import run_pipeline
+from stratify.synth.generate import synthesize
 
 AS_OF = date(2026, 11, 20)
 
@@ -107,7 +106,7 @@ def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
 
 
 def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
-    from stratify.model import score_frame
+    from stratify.model.train import score_frame
 
     cfg = write_place(tmp_path)
     df = pd.DataFrame({
@@ -133,7 +132,7 @@ def test_a_place_with_too_little_history_publishes_the_crisis_tier_with_a_warnin
 
 
 def test_fitting_keeps_every_crisis_row_and_a_weighted_share_of_the_others():
-    from stratify.model import sample_negatives
+    from stratify.model.train import sample_negatives
 
     y = np.r_[np.ones(50, dtype=np.int8), np.zeros(400_000, dtype=np.int8)]
     X = np.arange(len(y), dtype=np.float32).reshape(-1, 1)
@@ -151,7 +150,7 @@ def test_fitting_keeps_every_crisis_row_and_a_weighted_share_of_the_others():
 
 
 def test_a_large_place_fits_on_a_bounded_number_of_rows_that_did_not_enter_crisis():
-    from stratify.model import MAX_FIT_NEGATIVES, sample_negatives
+    from stratify.model.train import MAX_FIT_NEGATIVES, sample_negatives
 
     y = np.r_[np.ones(20, dtype=np.int8), np.zeros(3 * MAX_FIT_NEGATIVES, dtype=np.int8)]
     X = np.zeros((len(y), 1), dtype=np.float32)
@@ -164,7 +163,7 @@ def test_a_large_place_fits_on_a_bounded_number_of_rows_that_did_not_enter_crisi
 def test_training_sample_takes_whole_households_up_to_the_cap():
     import duckdb
 
-    from stratify.warehouse import SQL_DIR, run_sql_file
+    from stratify.warehouse.database import SQL_DIR, run_sql_file
 
     con = duckdb.connect()
     # 300 households of 2 or 3 people, and 100 people with no household
@@ -184,7 +183,7 @@ def test_training_sample_takes_whole_households_up_to_the_cap():
 
 
 def test_a_candidate_within_sampling_error_at_capacity_is_chosen_on_average_precision():
-    from stratify.model import choose_candidate
+    from stratify.model.train import choose_candidate
 
     def m(pc, ap):
         return {"precision_at_capacity": pc, "average_precision": ap}
@@ -217,7 +216,7 @@ def _feature_rows(cfg) -> pd.DataFrame:
 
 
 def test_scores_in_blocks_and_threads_equal_one_prediction_of_everyone(trained, monkeypatch):
-    import stratify.predict as predict
+    import stratify.model.predict as predict
 
     bundle = load_promoted(trained)
     X = _feature_rows(trained)[bundle["feature_columns"]].to_numpy(dtype=np.float32)
@@ -257,8 +256,8 @@ def test_the_scores_table_is_the_model_on_every_listable_person(trained):
 
 def _explain_by_occluding_every_feature(bundle: dict, rows: pd.DataFrame) -> list[str]:
     """`explain` as first written: every feature of every person set to the median and predicted."""
-    from stratify.describe import describe
-    from stratify.model import REASONS_PER_PERSON
+    from stratify.features.sentences import describe
+    from stratify.model.train import REASONS_PER_PERSON
 
     cols = bundle["feature_columns"]
     X = rows[cols].to_numpy(dtype=np.float32)
@@ -276,7 +275,7 @@ def _explain_by_occluding_every_feature(bundle: dict, rows: pd.DataFrame) -> lis
 
 
 def test_reasons_skip_only_features_already_at_the_median(trained):
-    from stratify.model import explain
+    from stratify.model.train import explain
 
     bundle = load_promoted(trained)
     rows = _feature_rows(trained)

@@ -9,7 +9,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
-import stratify.predict as predict
+import stratify.model.predict as predict
 
 
 def _counts(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -19,10 +19,10 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import write_place
-from stratify.audit import start_run
+from stratify.run.audit import start_run
 from stratify.config import ConfigError, PlaceConfig
-from stratify.pull import Credentials, pull_deliveries, resolve_credentials
-from stratify.warehouse import connect
+from stratify.ingest.pull import Credentials, pull_deliveries, resolve_credentials
+from stratify.warehouse.database import connect
 
 asyncssh = pytest.importorskip("asyncssh")
 
@@ -191,7 +191,7 @@ def test_sftp_pull_lands_verified_files_skips_in_flight_and_never_pulls_twice(tm
 
 
 def test_pulled_files_are_what_discover_then_sees(tmp_path, sftp_server, monkeypatch):
-    from stratify.ingest import discover_deliveries
+    from stratify.ingest.discover import discover_deliveries
 
     drop = sftp_server.root / "t2"
     _write(drop / "health_20261120.csv", CSV)
@@ -377,7 +377,7 @@ def test_s3_without_s3fs_says_how_to_install_it(tmp_path, monkeypatch):
 
 
 def test_pull_is_the_first_stage():
-    from stratify.pipeline import STAGES
+    from stratify.run.pipeline import STAGES
 
-    assert STAGES[0] == ("pull", "stratify.pull:pull_deliveries")
+    assert STAGES[0] == ("pull", "stratify.ingest.pull:pull_deliveries")
     assert [s[0] for s in STAGES][:2] == ["pull", "discover"]

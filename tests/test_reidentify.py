@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
 
 from helpers import pid, write_place
 from stratify.cli import main
-from stratify.reidentify import AccessRefused, export_list, reidentify
-from stratify.warehouse import connect
+from stratify.access.reidentify import AccessRefused, export_list, reidentify
+from stratify.warehouse.database import connect
 
 REASON = "NT01 case conference on 24 November"
 # identifying values the lookup holds; none may ever appear in a message or in the log

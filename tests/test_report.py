@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 
 from helpers import no_settle_pause
 from stratify.config import SuppressionConfig
-from stratify.context import RunContext, staging_dir
-from stratify.datadocs import MARKER, external_references, make_offline
-from stratify.ingest import archive_file, discover_deliveries
-from stratify.publish import PublishHeld, publish_lists
-from stratify.report import source_freshness, suppress, suppress_text
-from stratify.validate import validate_deliveries
-from stratify.warehouse import connect
+from stratify.run.context import RunContext, staging_dir
+from stratify.validate.data_docs import MARKER, external_references, make_offline
+from stratify.ingest.discover import archive_file, discover_deliveries
+from stratify.publish.stage import PublishHeld, publish_lists
+from stratify.publish.validation_page import source_freshness, suppress, suppress_text
+from stratify.validate.stage import validate_deliveries
+from stratify.warehouse.database import connect
 from test_ingest import DDATE, health_rows, make_place, new_run, pid, register_rows, write_csv
 
 EVIL = "<img src=x onerror=alert(1)>.csv"
@@ -349,8 +349,8 @@ def test_a_synthetic_night_with_a_broken_delivery(tmp_path):
     import json
 
     from stratify.config import load_config
-    from stratify.pipeline import run_pipeline
-    from stratify.synth import synthesize
+    from stratify.run.pipeline import run_pipeline
+    from stratify.synth.generate import synthesize
 
     root = tmp_path / "place"
     root.mkdir()

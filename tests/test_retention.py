@@ -13,7 +13,7 @@ import pytest
 from helpers import write_place
 from stratify.cli import main
 from stratify.retention import purge
-from stratify.warehouse import connect
+from stratify.warehouse.database import connect
 
 # The real clock, so that the command line (which cannot be given a time) sees the same ages.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -19,7 +19,7 @@ import pytest
 
 from stratify.config import PlaceConfig, parse_config, read_neighbourhoods
 from stratify.contract import Column, Source, is_valid_nhs_number, load_contract
-from stratify.synth import SynthSummary, answer_key_risk, brian_person_id, synthesize
+from stratify.synth.generate import SynthSummary, answer_key_risk, brian_person_id, synthesize
 
 AS_OF = date(2026, 11, 21)
 PEOPLE = 3_000

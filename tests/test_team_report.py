@@ -12,9 +12,9 @@ import pytest
 
 from helpers import pid, write_place
 from stratify.config import ListsConfig
-from stratify.lists import build_team_lists
-from stratify.report import SourceFreshness
-from stratify.team_report import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_overview, write_team_folder
+from stratify.lists.rank import build_team_lists
+from stratify.publish.validation_page import SourceFreshness
+from stratify.publish.team_page import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_overview, write_team_folder
 
 AS_OF = date(2026, 11, 20)
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -173,7 +173,7 @@ def test_timeline_places_weeks_right_to_left_and_darkens_with_contacts():
 
 
 def test_a_night_without_a_wobbling_model_says_so_on_every_page(tmp_path):
-    from stratify.publish import list_notices
+    from stratify.publish.stage import list_notices
 
     assert list_notices({"model": {"model_version": "v1"}}) == []
     notices = list_notices({"model": {"warning": "no promoted wobbling model: ... /srv/models/card.html"}})

@@ -5,17 +5,16 @@ The whole batch is discovered and validated once (one GX context), so the file s
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stratify.context import staging_dir
-from stratify.ingest import discover_deliveries
-from stratify.validate import build_suites, check_suites, validate_deliveries, write_suites
-from stratify.warehouse import connect
+from stratify.run.context import staging_dir
+from stratify.ingest.discover import discover_deliveries
+from stratify.validate.stage import build_suites, check_suites, validate_deliveries, write_suites
+from stratify.warehouse.database import connect
 from test_ingest import DDATE, deliveries, health_rows, make_place, new_run, pid, register_rows, write_csv
 
 NHS_NUMBER = "9434765919"  # a valid NHS number (modulus 11), the standard test number
@@ -277,7 +276,7 @@ def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_pat
 
     import duckdb
 
-    from stratify.validate import parquet_columns_without_digits
+    from stratify.validate.stage import parquet_columns_without_digits
 
     cfg = make_place(tmp_path / "place")
     write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
@@ -301,7 +300,7 @@ def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_pat
 
 
 def test_a_verdict_is_recorded_in_order_with_its_decision_or_not_at_all(tmp_path):
-    from stratify.validate import Verdict, record_verdict
+    from stratify.validate.stage import Verdict, record_verdict
 
     cfg = make_place(tmp_path / "place")
     write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
@@ -332,7 +331,7 @@ def test_a_verdict_is_recorded_in_order_with_its_decision_or_not_at_all(tmp_path
 def test_objects_made_before_the_stage_are_frozen_only_while_it_runs():
     import gc
 
-    from stratify.validate import earlier_objects_frozen
+    from stratify.validate.stage import earlier_objects_frozen
 
     before = gc.get_freeze_count()
     with earlier_objects_frozen():

@@ -1,7 +1,7 @@
 -- list_candidates: everyone a team could list tonight: scored, listable (alive,
 -- in a team's area, not opted out) and in the crisis or wobbling tier, with what
 -- the lists show about them. Ordering, households, outcomes and capacity are
--- applied in stratify/lists.py (pure, tested); ORDER BY only makes the frame
+-- applied in stratify/lists/rank.py (pure, tested); ORDER BY only makes the frame
 -- reproducible.
 -- Grain: one row per tiered person. Inputs: scores, persons, feat_person.
 -- The tiered people (a few percent) are taken first and the other tables cut to them:

@@ -1,5 +1,5 @@
 -- One training snapshot's rows from feat_train (built for all snapshot dates at
--- once by stratify.features.build_feature_snapshots, stored in date order, so
+-- once by stratify.features.build.build_feature_snapshots, stored in date order, so
 -- this reads only that date's row groups), in person order so that row i is
 -- the same person in every snapshot.
 -- Grain: one row per person. Inputs: feat_train. Parameters: $as_of.

@@ -39,21 +39,21 @@ def quiet_run(cfg: PlaceConfig, as_of: date) -> dict:
     """`run_pipeline` with one OpenMP thread and no settle pause at discovery (nothing is being written)."""
     from threadpoolctl import threadpool_limits
 
-    import stratify.ingest
-    from stratify.pipeline import run_pipeline
+    import stratify.ingest.discover
+    from stratify.run.pipeline import run_pipeline
 
-    real = stratify.ingest.discover_deliveries
-    stratify.ingest.discover_deliveries = lambda c, x: real(c, x, settle_seconds=0)
+    real = stratify.ingest.discover.discover_deliveries
+    stratify.ingest.discover.discover_deliveries = lambda c, x: real(c, x, settle_seconds=0)
     try:
         with threadpool_limits(1):
             return run_pipeline(cfg, as_of)
     finally:
-        stratify.ingest.discover_deliveries = real
+        stratify.ingest.discover.discover_deliveries = real
 
 
 @pytest.fixture(scope="session")
 def published_place(tmp_path_factory) -> Path:
-    from stratify.synth import synthesize
+    from stratify.synth.generate import synthesize
 
     root = tmp_path_factory.mktemp("fault_place")
     (root / "place.yaml").write_text(YAML, encoding="utf-8")

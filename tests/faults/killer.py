@@ -42,24 +42,24 @@ def after(real):
 
 def main() -> None:
     config, as_of, point = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3]
-    import stratify.audit
-    import stratify.features
-    import stratify.load
-    import stratify.publish
+    import stratify.run.audit
+    import stratify.features.build
+    import stratify.ingest.load
+    import stratify.publish.stage
     from stratify.config import load_config
-    from stratify.pipeline import run_pipeline
+    from stratify.run.pipeline import run_pipeline
 
-    import stratify.ingest
+    import stratify.ingest.discover
 
     cfg = load_config(config)
-    real_discover = stratify.ingest.discover_deliveries
-    stratify.ingest.discover_deliveries = lambda c, x: real_discover(c, x, settle_seconds=0)
+    real_discover = stratify.ingest.discover.discover_deliveries
+    stratify.ingest.discover.discover_deliveries = lambda c, x: real_discover(c, x, settle_seconds=0)
     if point == "load":
-        stratify.load.run_sql_file = after(stratify.load.run_sql_file)
+        stratify.ingest.load.run_sql_file = after(stratify.ingest.load.run_sql_file)
     elif point == "features":
-        stratify.features.write_stage_summary = die
+        stratify.features.build.write_stage_summary = die
     elif point == "publish-before-switch":
-        stratify.publish.switch_latest = die
+        stratify.publish.stage.switch_latest = die
     elif point == "publish-mid-switch":
         real = os.symlink
 
@@ -69,13 +69,13 @@ def main() -> None:
                 die()
         os.symlink = symlink
     elif point == "after-publish":
-        real_finish = stratify.audit.finish_run
+        real_finish = stratify.run.audit.finish_run
 
         def finish(cfg_, ctx, status, *a, **k):
             if status == "published":
                 die()
             return real_finish(cfg_, ctx, status, *a, **k)
-        stratify.audit.finish_run = finish
+        stratify.run.audit.finish_run = finish
     elif point == "hold":
         folder = cfg.path.parent
 
@@ -85,7 +85,7 @@ def main() -> None:
             while not (folder / "hold.go").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
             return real_discover(cfg_, ctx, settle_seconds=0)
-        stratify.ingest.discover_deliveries = discover
+        stratify.ingest.discover.discover_deliveries = discover
     else:
         raise SystemExit(f"unknown point {point}")
     result = run_pipeline(cfg, as_of)

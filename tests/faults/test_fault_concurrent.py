@@ -28,7 +28,7 @@ import pytest
 
 from conftest import HERE, NIGHT2, PROJECT, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_status
 from stratify.config import PlaceConfig
-from stratify.runlock import lock_path
+from stratify.run.lock import lock_path
 
 pytestmark = pytest.mark.slow
 
@@ -59,8 +59,8 @@ def second_cli_run(cfg: PlaceConfig) -> tuple[subprocess.CompletedProcess, float
 
 
 def test_a_second_run_is_refused_at_once_naming_the_active_run(place, clean_night2):
-    from stratify.audit import start_run
-    from stratify.runlock import RunLocked
+    from stratify.run.audit import start_run
+    from stratify.run.lock import RunLocked
 
     cfg = place
     before = published_tree(cfg)

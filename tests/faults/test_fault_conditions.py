@@ -55,15 +55,15 @@ def run_cli(cfg: PlaceConfig, as_of: date, capsys, monkeypatch) -> tuple[int, st
     """`stratify run` in this process (no settle pause at discovery); (exit status, what it printed to stderr)."""
     from threadpoolctl import threadpool_limits
 
-    import stratify.ingest
+    import stratify.ingest.discover
     from stratify.cli import main
 
-    real = stratify.ingest.discover_deliveries
-    monkeypatch.setattr(stratify.ingest, "discover_deliveries", lambda c, x: real(c, x, settle_seconds=0))
+    real = stratify.ingest.discover.discover_deliveries
+    monkeypatch.setattr(stratify.ingest.discover, "discover_deliveries", lambda c, x: real(c, x, settle_seconds=0))
     capsys.readouterr()
     with threadpool_limits(1):
         code = main(["run", "--config", str(cfg.path), "--as-of", as_of.isoformat()])
-    monkeypatch.setattr(stratify.ingest, "discover_deliveries", real)
+    monkeypatch.setattr(stratify.ingest.discover, "discover_deliveries", real)
     return code, capsys.readouterr().err
 
 
@@ -183,14 +183,14 @@ def before_stage(monkeypatch, module, name: str, action) -> None:
 
 
 def test_a1_disk_full_while_loading(place, clean_night2, capsys, monkeypatch):
-    import stratify.load
+    import stratify.ingest.load
 
     cfg = place
     before = published_tree(cfg)
     deliver_night2(cfg)
     with small_disk(cfg.warehouse.parent, spare_mb=16) as disk:
         fillers = []
-        before_stage(monkeypatch, stratify.load, "load_deliveries", lambda: fillers.append(fill(disk)))
+        before_stage(monkeypatch, stratify.ingest.load, "load_deliveries", lambda: fillers.append(fill(disk)))
         code, err = run_cli(cfg, NIGHT2, capsys, monkeypatch)
         monkeypatch.undo()
         assert fillers, f"the load stage was never reached: {err}"
@@ -203,14 +203,14 @@ def test_a1_disk_full_while_loading(place, clean_night2, capsys, monkeypatch):
 
 
 def test_a2_disk_full_while_publishing(place, clean_night2, capsys, monkeypatch):
-    import stratify.publish
+    import stratify.publish.stage
 
     cfg = place
     before = published_tree(cfg)
     deliver_night2(cfg)
     with small_disk(cfg.out, spare_mb=16) as disk:
         fillers = []
-        before_stage(monkeypatch, stratify.publish, "publish_lists", lambda: fillers.append(fill(disk)))
+        before_stage(monkeypatch, stratify.publish.stage, "publish_lists", lambda: fillers.append(fill(disk)))
         code, err = run_cli(cfg, NIGHT2, capsys, monkeypatch)
         monkeypatch.undo()
         assert fillers, f"the publish stage was never reached: {err}"
@@ -345,7 +345,7 @@ def test_f_unusable_promoted_model_fails_the_night(place, clean_night2, capsys, 
     """Decision: the night fails at `score` and `latest` stays (no quiet crisis-only lists; see the table)."""
     import joblib
 
-    from stratify.model import MODEL_FORMAT
+    from stratify.model.train import MODEL_FORMAT
 
     cfg = place
     before = published_tree(cfg)
@@ -373,7 +373,7 @@ def test_g_run_across_the_end_of_bst(place, monkeypatch):
     """time-machine moves the real clock (datetime.now, time.time) on at every stage, across 02:00 BST -> 01:00 GMT."""
     import time_machine
 
-    import stratify.pipeline
+    import stratify.run.pipeline
 
     cfg = place
     london = __import__("zoneinfo").ZoneInfo("Europe/London")
@@ -384,18 +384,18 @@ def test_g_run_across_the_end_of_bst(place, monkeypatch):
     assert end.utcoffset() == timedelta(0)
     seen = []
     with time_machine.travel(start, tick=True) as clock:
-        real = stratify.pipeline.stage_function
+        real = stratify.run.pipeline.stage_function
         steps = iter(range(1, 100))
 
         def stage_function(name):
             fn = real(name)
 
             def timed(c, ctx):
-                clock.move_to(start + (end - start) * next(steps) / len(stratify.pipeline.STAGES))
+                clock.move_to(start + (end - start) * next(steps) / len(stratify.run.pipeline.STAGES))
                 seen.append((name, ctx.run_id, ctx.as_of, datetime.now(timezone.utc)))
                 return fn(c, ctx)
             return timed
-        monkeypatch.setattr(stratify.pipeline, "stage_function", stage_function)
+        monkeypatch.setattr(stratify.run.pipeline, "stage_function", stage_function)
         result = quiet_run(cfg, as_of)
         monkeypatch.undo()
     assert result["status"] == "published", result
@@ -429,7 +429,7 @@ def test_g_run_across_the_end_of_bst(place, monkeypatch):
 
 def test_h_delivery_arriving_during_discovery_is_left_whole_for_the_next_run(place, clean_night2, monkeypatch):
     """Real writes, at a chosen moment: a file appears while discovery hashes another, and one grows meanwhile."""
-    import stratify.ingest
+    import stratify.ingest.discover
 
     cfg = place
     before = published_tree(cfg)
@@ -438,7 +438,7 @@ def test_h_delivery_arriving_during_discovery_is_left_whole_for_the_next_run(pla
     early = cfg.landing / "police" / night2.name
     early.write_bytes(whole[: len(whole) // 2])  # half of it has arrived when discovery starts
     appearing = cfg.landing / "social_care" / f"social_care_{NIGHT2:%Y%m%d}_7.parquet"
-    real_sha = stratify.ingest.sha256_file
+    real_sha = stratify.ingest.discover.sha256_file
     done = []
 
     def sha_while_writing(path):
@@ -449,7 +449,7 @@ def test_h_delivery_arriving_during_discovery_is_left_whole_for_the_next_run(pla
                 fh.write(whole[len(whole) // 2:])
             shutil.copyfile(cfg.archive / "social_care" / f"social_care_{NIGHT1:%Y%m%d}.parquet", appearing)
         return digest
-    monkeypatch.setattr(stratify.ingest, "sha256_file", sha_while_writing)
+    monkeypatch.setattr(stratify.ingest.discover, "sha256_file", sha_while_writing)
     first = quiet_run(cfg, NIGHT2)
     monkeypatch.undo()
     assert done == [early]

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (NIGHT2, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_killed,
                       run_status)
-from stratify.runlock import lock_path
+from stratify.run.lock import lock_path
 
 pytestmark = pytest.mark.slow
 KILL_POINTS = ("load", "features", "publish-before-switch", "publish-mid-switch")
