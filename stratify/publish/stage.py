@@ -23,7 +23,10 @@ from stratify.files.durable import fsync_dir, sha256_file
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
-from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
+from stratify.lists.history import save_history
+from stratify.lists.queries import load_trends
+from stratify.lists.stage import assemble_lists
+from stratify.lists.team import EXTRA_COLUMNS, TeamLists
 from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
