@@ -34,7 +34,8 @@ from markupsafe import Markup, escape
 from stratify.config import PlaceConfig
 from stratify.lists.rank import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines, person_runs
 from stratify.files.permissions import make_private_dir, write_private_text
-from stratify.publish.validation_page import SourceFreshness, suppress
+from stratify.publish.suppression import suppress
+from stratify.publish.validation_page import SourceFreshness
 from stratify.resources import TEMPLATES_DIR
 
 TEMPLATES = TEMPLATES_DIR
