@@ -80,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_expectations(args: argparse.Namespace) -> int:
-    from stratify.validate.stage import check_suites, write_suites
+    from stratify.validate.suites import check_suites, write_suites
 
     if args.check:
         problems = check_suites()
