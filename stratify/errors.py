@@ -17,7 +17,8 @@ class's name.
     ├── PublishError         the night's lists are not published
     │   ├── PublishHeld      the run must publish nothing (refused register, too many refusals)
     │   └── PublishCheckFailed the built lists failed their checks
-    ├── AccessRefused        an export or re-identification request was refused (exit 2)
+    ├── AccessRefused        an export or re-identification request was refused
+    │   └── NotPublished     `latest` or a given list is not what stratify published
     └── RunLocked            another run of the place is active (exit 4)
 
 This module imports nothing from stratify, so any module (and the Airflow
@@ -106,7 +107,7 @@ class WarehouseKeyError(WarehouseError):
 class DeliveryError(StratifyError):
     """A delivery cannot be read or loaded as the contract describes."""
 
-    action = "the supplier must send a corrected delivery; the other deliveries of the night were still used"
+    action = "the delivery named in the message cannot be used: ask its supplier for a corrected file"
 
 
 class ModelError(StratifyError, RuntimeError):
@@ -137,8 +138,15 @@ class PublishCheckFailed(PublishError):
 class AccessRefused(StratifyError, ValueError):
     """A re-identification or export request was refused; nothing was read, written or logged."""
 
-    exit_code = 2
     action = "correct the request as the message says and ask again"
+
+
+class NotPublished(AccessRefused):
+    """`<out>/latest` (or a list given by path) is not something stratify published."""
+
+    action = ("nothing was read or written: `latest` must point at a published run folder in <out>/runs/ and a "
+              "list must be one stratify published; tell information-governance staff, then publish with "
+              "`stratify run` (or point `latest` back at the last published run)")
 
 
 class RunLocked(StratifyError, RuntimeError):

@@ -53,8 +53,7 @@ MODEL_FORMAT = 1
 REASONS_PER_PERSON = 3
 
 
-class ModelError(RuntimeError):
-    """No usable model: the message says whether to train, retrain or wait for more history."""
+from stratify.errors import ModelError  # noqa: E402,F401 (raised here; defined with stratify's other errors)
 
 
 @dataclass

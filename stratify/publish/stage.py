@@ -31,8 +31,7 @@ from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.database import connect, fetch_one
 
 
-class PublishHeld(RuntimeError):
-    """The run must not publish (e.g. the register was refused); `latest` stays as it was."""
+from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
@@ -141,8 +140,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
 
 
-class PublishCheckFailed(RuntimeError):
-    """The lists built tonight failed the checks before publication; nothing was published."""
+from stratify.errors import PublishCheckFailed  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def check_publication(cfg: PlaceConfig, stage: Path, written: list[dict]) -> None:
