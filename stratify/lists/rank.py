@@ -38,7 +38,9 @@ import pyarrow as pa
 
 from stratify.config import ListsConfig, PlaceConfig
 from stratify.run.context import RunContext
-from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
+from stratify.resources import SQL_DIR
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one, read_sql, run_sql_file
 
 TIERS = ("crisis", "wobbling")
 TIER_LEVEL = {"crisis": 2, "wobbling": 1, "": 0}

@@ -47,7 +47,9 @@ from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
 from stratify.run.summaries import write_stage_summary
-from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
+from stratify.resources import SQL_DIR
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one, read_sql, run_sql_file
 
 MODEL_FORMAT = 1
 REASONS_PER_PERSON = 3

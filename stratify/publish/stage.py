@@ -28,7 +28,8 @@ from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
-from stratify.warehouse.database import connect, fetch_one
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one
 
 
 from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)

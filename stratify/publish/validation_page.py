@@ -29,7 +29,9 @@ from stratify.config import PlaceConfig, SuppressionConfig
 from stratify.run.context import RunContext
 from stratify.contract import load_contract
 from stratify.files.permissions import write_private_text
-from stratify.warehouse.database import SQL_DIR, connect, read_sql
+from stratify.resources import SQL_DIR
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import read_sql
 from stratify.resources import TEMPLATES_DIR
 
 TEMPLATES = TEMPLATES_DIR
