@@ -202,7 +202,12 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         found += rule_problems(rules, *known_features(domains))
     neighbourhoods = _resolve(base, raw["neighbourhoods"]) if isinstance(raw.get("neighbourhoods"), str) else None
     if neighbourhoods is not None and neighbourhoods.exists():  # absent until `stratify synth` writes it
-        found += neighbourhood_problems(neighbourhoods)[1]
+        mapping, bad_rows = neighbourhood_problems(neighbourhoods)
+        found += bad_rows
+        teams = set(mapping.values())
+        if mapping and not bad_rows and capacity:
+            found += [f"capacity.{messages._key_name(team)}: not a team of {neighbourhoods} (its teams: "
+                      f"{', '.join(sorted(teams)[:20])})" for team in capacity if team != "default" and team not in teams]
     if found or doc is None:
         raise ConfigError(problems=found or [f"{path}: invalid"], where=path)
     warehouse = _resolve(base, doc.warehouse)
