@@ -21,6 +21,7 @@ import numpy as np
 import sklearn
 
 from stratify.config import PlaceConfig
+from stratify.errors import ModelError
 from stratify.model.card import write_model_card
 from stratify.run.audit import now_utc
 from stratify.warehouse.database import connect, fetch_one
@@ -28,8 +29,6 @@ from stratify.warehouse.database import connect, fetch_one
 MODEL_FORMAT = 1
 
 
-class ModelError(RuntimeError):
-    """No usable model: the message says whether to train, retrain or wait for more history."""
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
-from stratify.warehouse.database import connect, fetch_one
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one
 
 
-class PublishHeld(RuntimeError):
-    """The run must not publish (e.g. the register was refused); `latest` stays as it was."""
+from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
@@ -144,8 +144,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
 
 
-class PublishCheckFailed(RuntimeError):
-    """The lists built tonight failed the checks before publication; nothing was published."""
+from stratify.errors import PublishCheckFailed  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def check_publication(cfg: PlaceConfig, stage: Path, written: list[dict]) -> None:
