@@ -220,7 +220,8 @@ def read_files_floor(cfg, files: list[Path]) -> dict:
 
 def read_warehouse_floor(cfg) -> dict:
     """Read the warehouse's raw history once with every column, from a read-only connection."""
-    from stratify.warehouse.database import connect, render_identifier
+    from stratify.warehouse.connect import connect
+    from stratify.warehouse.identifiers import render_identifier
 
     rows = {}
     with connect(cfg, read_only=True) as con:

@@ -2,7 +2,10 @@
 
 Every command takes `--config FILE` (the place configuration). Errors are
 printed as one plain sentence saying what is wrong and what to do, with a
-non-zero exit status; `--debug` shows the traceback.
+non-zero exit status: stratify's own errors (`stratify.errors`) carry both
+the action and the status (2 for a configuration error, 3 when a run held
+publication, 4 when another run is active, 1 otherwise); `--debug` shows
+the traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from types import SimpleNamespace
+
 from stratify.config import ConfigError, load_config
+from stratify.errors import StratifyError
 
 
 def _date(text: str) -> date:
@@ -36,7 +42,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from stratify.run.pipeline import run_pipeline
 
-    from stratify.run.lock import RunLocked
+    from stratify.errors import RunLocked
     from stratify.run.status import explain_failure
 
     cfg = load_config(args.config)
@@ -45,14 +51,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_pipeline(cfg, args.as_of)
     except RunLocked as exc:  # refused at once: nothing was touched
         print(f"stratify: {exc}", file=sys.stderr)
-        return 4
+        return exc.exit_code
     except Exception as exc:
         if args.debug:
             raise
         message, action = explain_failure(cfg, exc, (read_status_stage(cfg) or "run"))
         print(f"stratify: run failed: {message}\nWhat to do: {action}\nStatus: {cfg.out / 'status.json'}",
               file=sys.stderr)
-        return 1
+        return exc.exit_code if isinstance(exc, StratifyError) else 1
     result["total_seconds"] = round(time.perf_counter() - t0, 3)
     print(json.dumps(result, indent=2, default=str))
     if result["status"] == "published":
@@ -80,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_expectations(args: argparse.Namespace) -> int:
-    from stratify.validate.stage import check_suites, write_suites
+    from stratify.validate.suites import check_suites, write_suites
 
     if args.check:
         problems = check_suites()
@@ -194,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"stratify: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except StratifyError as exc:
+        if args.debug:
+            raise
+        where = SimpleNamespace(path=getattr(args, "config", None))
+        print(f"stratify: {type(exc).__name__}: {exc}\nWhat to do: {exc.action_for(where)}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:
         if args.debug:
             raise

@@ -12,7 +12,9 @@ import pyarrow as pa
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
-from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
+from stratify.resources import SQL_DIR
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one, read_sql, run_sql_file
 
 
 def link_persons(cfg: PlaceConfig, ctx: RunContext) -> dict:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from stratify.config import PlaceConfig
 from stratify.run.context import latest_link, runs_dir
-from stratify.warehouse.database import connect
+from stratify.warehouse.connect import connect
 
 log = logging.getLogger(__name__)
 

@@ -2,29 +2,29 @@
 
 A person meeting any rule is `crisis`. The rules are deliberately simple
 comparisons of one feature with a threshold, so a team lead can check every
-decision against the evidence quoted in its reason.
+decision against the evidence quoted in its reason. Rule ids, reason
+templates (plain `{feature}` fields only) and the features named are
+checked when the configuration is loaded (`stratify.config.crisis_rules`);
+the feature table's own columns are checked again here before a rule runs.
 """
 
 from __future__ import annotations
 
 import operator
-import string
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stratify.config import ConfigError, CrisisRule, PlaceConfig
+from stratify.config import ConfigError, CrisisRule, PlaceConfig, template_fields
 from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
-from stratify.warehouse.database import connect
+from stratify.warehouse.connect import connect
+from stratify.warehouse.identifiers import quote_identifier
+from stratify.warehouse.sql import transaction
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
-
-
-def template_fields(template: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
 
 
 def required_columns(rules: Iterable[CrisisRule]) -> list[str]:
@@ -102,16 +102,16 @@ def apply_rules(cfg: PlaceConfig, ctx: RunContext) -> dict:
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'feat_person'").fetchall()]
         check_rules(cfg.rules, available)
         cols = ["person_id"] + required_columns(cfg.rules)
-        select = ", ".join(f'"{c}"' for c in cols)  # every name checked against feat_person above
+        select = ", ".join(quote_identifier(c, available) for c in cols)  # feat_person's own columns only
         features = con.sql(f"SELECT {select} FROM feat_person").to_arrow_table().to_pandas()  # strings stay Arrow
         result = evaluate_rules(features, cfg.rules)
-        con.begin()
-        con.register("crisis_in", result)
-        con.execute("CREATE OR REPLACE TABLE crisis AS SELECT * FROM crisis_in")
-        con.unregister("crisis_in")
-        con.commit()
+        with transaction(con):
+            con.register("crisis_in", result)
+            con.execute("CREATE OR REPLACE TABLE crisis AS SELECT * FROM crisis_in")
+            con.unregister("crisis_in")
     met = result.loc[result["in_crisis"], "crisis_rules"]
-    by_rule = {r.id: int(met.str.contains(rf"(?:^|; ){r.id}(?:;|$)").sum()) for r in cfg.rules}
+    counted = met.str.split("; ").explode().value_counts()  # whole ids, never a pattern built from one
+    by_rule = {r.id: int(counted.get(r.id, 0)) for r in cfg.rules}
     summary = {"people": len(result), "in_crisis": int(result["in_crisis"].sum()), "by_rule": by_rule}
     write_stage_summary(cfg, ctx, "rules", summary)
     return summary

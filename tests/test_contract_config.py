@@ -124,3 +124,86 @@ def test_neighbourhoods_file_is_checked(tmp_path):
     (tmp_path / "p.yaml").write_text("place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n.csv\n")
     with pytest.raises(ConfigError, match="line 2: lsoa21"):
         load_config(tmp_path / "p.yaml").team_for_lsoa()
+
+
+@pytest.mark.parametrize("section, key, value", [
+    (None, "timezone", "Not/AZone"),
+    (None, "timezone", "../../etc/passwd"),
+    ("model", "horizon_months", -3),
+    ("model", "history_months", 0),
+    ("model", "min_wobbling_score", 7.5),
+    ("model", "seed", -1),
+    ("duckdb", "threads", 0),
+    ("duckdb", "memory_limit", "lots"),
+    ("validation", "max_refused_share", 2.0),
+    ("validation", "key_mismatch_share", -0.1),
+    ("validation", "volume_factor", 0.5),
+    ("suppression", "round_to", 0),
+    ("model", "horizon_months", True),
+    ("model", "max_fairness_gap", float("nan")),
+])
+def test_every_range_and_kind_is_checked(tmp_path, section, key, value):
+    raw = {**BASE, **({section: {key: value}} if section else {key: value})}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, tmp_path / "p.yaml")
+    dotted = f"{section}.{key}" if section else key
+    assert [p for p in err.value.problems if p.startswith(f"{dotted}:")], err.value.problems
+
+
+def test_the_command_names_every_bad_key_and_exits_2(tmp_path, capsys):
+    from stratify.cli import main
+
+    (tmp_path / "p.yaml").write_text(
+        "place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n\ntimezone: Not/AZone\n"
+        "model: {horizon_months: -3, history_months: 0, min_wobbling_score: 7.5}\nduckdb: {threads: 0}\n"
+        "validation: {max_refused_share: 2.0}\n", encoding="utf-8")
+    assert main(["run", "--config", str(tmp_path / "p.yaml"), "--as-of", "2026-11-20"]) == 2
+    err = capsys.readouterr().err
+    assert "6 problems" in err
+    for key in ("timezone:", "model.horizon_months:", "model.history_months:", "model.min_wobbling_score:",
+                "duckdb.threads:", "validation.max_refused_share:"):
+        assert key in err, key
+
+
+def test_the_configuration_is_frozen_and_checked_when_copied(tmp_path):
+    import dataclasses
+
+    (tmp_path / "p.yaml").write_text("place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n\n")
+    cfg = load_config(tmp_path / "p.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.model.horizon_months = 1  # type: ignore[misc]
+    assert dataclasses.replace(cfg.model, horizon_months=3).horizon_months == 3
+    with pytest.raises(ValueError):
+        dataclasses.replace(cfg.model, horizon_months=-3)
+
+
+def test_yaml_errors_say_where_without_quoting_the_line(tmp_path):
+    (tmp_path / "p.yaml").write_text("place: x\nencryption:\n  key_env: SECRETVALUE123: oops\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line 3") as err:
+        load_config(tmp_path / "p.yaml")
+    assert "SECRETVALUE123" not in str(err.value)
+
+
+def test_feature_names_known_at_load_are_the_columns_the_night_builds(tmp_path):
+    """The dry build on an empty database gives exactly the columns of a real warehouse's feat_person."""
+    from datetime import date
+
+    from helpers import add_person, write_place
+    from stratify.config.features import feature_columns
+    from stratify.features.build import build_features
+    from stratify.link import link_persons
+    from stratify.run.context import RunContext
+    from stratify.warehouse.database import connect
+
+    cfg = write_place(tmp_path)
+    with connect(cfg) as con:
+        for n in range(1, 4):
+            add_person(con, n)
+    ctx = RunContext("20261120T000000000000Z", cfg.place, date(2026, 11, 20))
+    link_persons(cfg, ctx)
+    build_features(cfg, ctx)
+    with connect(cfg) as con:
+        real = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = "
+                                "'feat_person' ORDER BY column_index").fetchall())
+    assert feature_columns(cfg.domains) == real
+    assert {"smd_domains_365d", "health_ae_attendance_90d", "police_events_90d"} <= set(real)

@@ -13,7 +13,8 @@ import pytest
 from great_expectations.expectations.row_conditions import Column as GXColumn
 
 from stratify.validate import gx_duckdb
-from stratify.validate.stage import RESULT_FORMAT, _errored
+from stratify.validate.gx_runner import RESULT_FORMAT
+from stratify.validate.results import errored as _errored
 
 E = gx.expectations
 

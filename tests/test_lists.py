@@ -18,20 +18,10 @@ from hypothesis import strategies as st
 
 from helpers import add_person, no_settle_pause, pid, write_place
 from stratify.config import ListsConfig
-from stratify.lists.rank import (
-    TeamLists,
-    build_team_lists,
-    cap_households,
-    change_against,
-    dropped_people,
-    group_households,
-    household_key,
-    order_people,
-    outcome_sections,
-    rank_team,
-    snooze_baseline,
-    tier_level,
-)
+from stratify.lists.change import change_against, dropped_people
+from stratify.lists.outcomes import outcome_sections, snooze_baseline
+from stratify.lists.rank import cap_households, group_households, household_key, order_people, rank_team, tier_level
+from stratify.lists.team import TeamLists, build_team_lists
 
 AS_OF = date(2026, 11, 20)
 RULES = ListsConfig(already_working_days=90, snooze_days=90)
@@ -262,7 +252,7 @@ def test_no_previous_list_means_everyone_new_and_nobody_dropped():
 
 
 def test_list_outcomes_sql_latest_status_per_team_point_in_time(tmp_path):
-    from stratify.lists.rank import load_outcomes
+    from stratify.lists.queries import load_outcomes
     from stratify.warehouse.database import connect, run_sql_file, SQL_DIR
 
     cfg = write_place(tmp_path)

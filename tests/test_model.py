@@ -9,8 +9,9 @@ import pytest
 
 from helpers import write_place
 from stratify.model.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
-from stratify.model.train import (ModelError, Split, load_promoted, promotion_decision, read_bundle, shown_wobbling,
-                            snapshot_dates, train_model)
+from stratify.model.registry import ModelError, load_promoted, read_bundle
+from stratify.model.train import Split, promotion_decision, snapshot_dates, train_model
+from stratify.score import shown_wobbling
 from stratify.run.pipeline import run_pipeline
 from stratify.synth.generate import synthesize
 
@@ -39,13 +40,13 @@ def test_split_keeps_a_horizon_between_training_labels_and_test():
 
 def test_first_run_trains_registers_and_promotes_a_model_with_a_card(trained):
     bundle = load_promoted(trained)
-    assert bundle is not None and bundle["promotion"]["promote"]
-    m = bundle["metrics"]
+    assert bundle is not None and bundle.promotion["promote"]
+    m = bundle.metrics
     assert set(m["candidates"]) == {"logistic_regression", "hist_gradient_boosting"}
     assert 0.5 < m["calibrated"]["auroc"] <= 1
     assert 0 <= m["calibrated"]["precision_at_capacity"] <= 1
     assert set(m["fairness"]) == {"sex", "age_band", "ethnic_group", "largest_gap"}
-    card = (trained.models / f"wobbling-{bundle['model_version']}.html").read_text(encoding="utf-8")
+    card = (trained.models / f"wobbling-{bundle.model_version}.html").read_text(encoding="utf-8")
     assert "Algorithmic Transparency Recording Standard" in card and "data:image/png;base64," in card
     assert "http://" not in card and "https://" not in card
 
@@ -106,7 +107,7 @@ def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
 
 
 def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
-    from stratify.model.train import score_frame
+    from stratify.score import score_frame
 
     cfg = write_place(tmp_path)
     df = pd.DataFrame({
@@ -219,14 +220,14 @@ def test_scores_in_blocks_and_threads_equal_one_prediction_of_everyone(trained, 
     import stratify.model.predict as predict
 
     bundle = load_promoted(trained)
-    X = _feature_rows(trained)[bundle["feature_columns"]].to_numpy(dtype=np.float32)
-    whole = bundle["model"].predict_proba(X)[:, 1]
-    assert predict.split_thresholds(bundle["model"]), "the promoted model's trees should be read"
+    X = _feature_rows(trained)[list(bundle.feature_columns)].to_numpy(dtype=np.float32)
+    whole = bundle.model.predict_proba(X)[:, 1]
+    assert predict.split_thresholds(bundle.model), "the promoted model's trees should be read"
     monkeypatch.setattr(predict, "PREDICT_ROWS", 97)  # many blocks, the last one short
     for workers in (1, 2):
-        assert np.array_equal(predict.predict_scores(bundle["model"], X, workers=workers), whole)
-        assert np.array_equal(predict.predict_rows(bundle["model"], X, workers=workers), whole)
-    assert predict.predict_scores(bundle["model"], X[:0]).shape == (0,)
+        assert np.array_equal(predict.predict_scores(bundle.model, X, workers=workers), whole)
+        assert np.array_equal(predict.predict_rows(bundle.model, X, workers=workers), whole)
+    assert predict.predict_scores(bundle.model, X[:0]).shape == (0,)
 
 
 def test_the_scores_table_is_the_model_on_every_listable_person(trained):
@@ -234,7 +235,7 @@ def test_the_scores_table_is_the_model_on_every_listable_person(trained):
 
     bundle = load_promoted(trained)
     rows = _feature_rows(trained)
-    prob = bundle["model"].predict_proba(rows[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
+    prob = bundle.model.predict_proba(rows[list(bundle.feature_columns)].to_numpy(dtype=np.float32))[:, 1]
     con = duckdb.connect(str(trained.warehouse), read_only=True)
     try:
         scores = con.execute("SELECT * FROM scores ORDER BY person_id").df()
@@ -254,19 +255,19 @@ def test_the_scores_table_is_the_model_on_every_listable_person(trained):
     assert len(explained) <= 2 * (trained.capacity("NT01") + trained.capacity("NT02"))  # few more
 
 
-def _explain_by_occluding_every_feature(bundle: dict, rows: pd.DataFrame) -> list[str]:
+def _explain_by_occluding_every_feature(bundle, rows: pd.DataFrame) -> list[str]:
     """`explain` as first written: every feature of every person set to the median and predicted."""
     from stratify.features.sentences import describe
-    from stratify.model.train import REASONS_PER_PERSON
+    from stratify.model.explain import REASONS_PER_PERSON
 
-    cols = bundle["feature_columns"]
+    cols = list(bundle.feature_columns)
     X = rows[cols].to_numpy(dtype=np.float32)
     n, k = X.shape
-    base = bundle["model"].predict_proba(X)[:, 1]
+    base = bundle.model.predict_proba(X)[:, 1]
     occluded = np.repeat(X, k, axis=0)
     idx = np.arange(n * k)
-    occluded[idx, idx % k] = np.tile(bundle["reference"], n)
-    drop = (base.repeat(k) - bundle["model"].predict_proba(occluded)[:, 1]).reshape(n, k)
+    occluded[idx, idx % k] = np.tile(bundle.reference, n)
+    drop = (base.repeat(k) - bundle.model.predict_proba(occluded)[:, 1]).reshape(n, k)
     out = []
     for i in range(n):
         top = [j for j in np.argsort(-drop[i])[:REASONS_PER_PERSON] if drop[i, j] > 1e-4]
@@ -275,11 +276,11 @@ def _explain_by_occluding_every_feature(bundle: dict, rows: pd.DataFrame) -> lis
 
 
 def test_reasons_skip_only_features_already_at_the_median(trained):
-    from stratify.model.train import explain
+    from stratify.model.explain import explain
 
     bundle = load_promoted(trained)
     rows = _feature_rows(trained)
-    prob = bundle["model"].predict_proba(rows[bundle["feature_columns"]].to_numpy(dtype=np.float32))[:, 1]
+    prob = bundle.model.predict_proba(rows[list(bundle.feature_columns)].to_numpy(dtype=np.float32))[:, 1]
     rows = rows.iloc[np.argsort(-prob, kind="stable")[:60]].reset_index(drop=True)  # the riskiest: most signals
     reasons = explain(bundle, rows)
     assert reasons == _explain_by_occluding_every_feature(bundle, rows)

@@ -5,8 +5,9 @@ import os
 import pandas as pd
 
 from helpers import write_place
+from stratify.lists.change import change_against
+from stratify.publish.stage import switch_latest
 from stratify.run.context import RunContext, latest_link, staging_dir
-from stratify.publish.stage import change_against, switch_latest
 
 
 def lst(rows):

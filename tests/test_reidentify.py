@@ -8,10 +8,17 @@ import stat
 
 import pytest
 
+from datetime import date
+
 from helpers import pid, write_place
 from stratify.cli import main
-from stratify.access.reidentify import AccessRefused, export_list, reidentify
+from stratify.access.reidentify import AccessRefused, export_list, read_person_ids, reidentify
+from stratify.files.durable import sha256_file
+from stratify.run.audit import record_publications
+from stratify.run.context import RunContext
 from stratify.warehouse.database import connect
+
+RUN_ID = "20261120T020000000000Z"
 
 REASON = "NT01 case conference on 24 November"
 # identifying values the lookup holds; none may ever appear in a message or in the log
@@ -34,8 +41,19 @@ def place(tmp_path):
         "rank,person_id,household_id,tier,score,reasons,agencies,change\n"
         f"1,{pid(3)},,crisis,0.9,r,health,new\n2,{pid(1)},,crisis,0.8,r,police,new\n"
         f"3,{pid(42)},,wobbling,0.3,r,housing,new\n", encoding="utf-8")
-    os.symlink(os.path.relpath(run, cfg.out), cfg.out / "latest")
+    publish(cfg, run)
     return cfg, lookup, tmp_path / "me"
+
+
+def publish(cfg, run) -> None:
+    """Record the run's lists in `publications` and point `latest` at it, as the publish stage does."""
+    files = [{"team": p.stem, "path": f"lists/{p.name}", "rows": 3, "sha256": sha256_file(p)}
+             for p in sorted((run / "lists").glob("*.csv"))]
+    record_publications(cfg, RunContext(run.name, cfg.place, date(2026, 11, 20)), files)
+    latest = cfg.out / "latest"
+    if latest.is_symlink():
+        latest.unlink()
+    os.symlink(os.path.relpath(run, cfg.out), latest)
 
 
 def access_log(cfg) -> list[tuple]:
@@ -103,6 +121,18 @@ def test_never_inside_the_pipelines_folders(place, where):
     ("ann", "", "--reason must say why"),
     ("ann", "because", "--reason must say why"),
     ("ann", "case  conf", "--reason must say why"),
+    ("ann", "x.x.x", "--reason must say why"),
+    ("ann", "one-word-reason", "--reason must say why"),
+    ("ann", "a b c d", "--reason must say why"),
+    ("ann", "case case case", "--reason must say why"),
+    ("ann", "NT01 case\nconference", "--reason must say why"),
+    ("ann", "NT01 case conference\u200b today", "--reason must say why"),
+    ("ann", "NT01 case conference " + "very " * 80, "--reason must say why"),
+    ("Ann\nroot", REASON, "--user must be a name"),
+    ("Ann, admin", REASON, "--user must be a name"),
+    ("Ann\u200bLee", REASON, "--user must be a name"),
+    ("A" * 101, REASON, "--user must be a name"),
+    ("-rf", REASON, "--user must be a name"),
 ])
 def test_user_and_a_real_reason_are_required(place, user, reason, message):
     cfg, lookup, me = place
@@ -115,13 +145,15 @@ def test_bad_inputs_name_the_line_never_the_value(place):
     cfg, lookup, me = place
     bad_list = me / "bad-list.csv"
     bad_list.write_text(f"person_id\n{pid(1)}\n{NHS[2]}\n", encoding="utf-8")
+    with pytest.raises(AccessRefused, match="is not a list stratify published") as err:
+        reidentify(cfg, bad_list, lookup, "ann", REASON, me / "o.csv")  # refused before it is read
     with pytest.raises(AccessRefused, match="line 3: person_id is not a pseudonym") as err:
-        reidentify(cfg, bad_list, lookup, "ann", REASON, me / "o.csv")
+        read_person_ids(bad_list)
     assert_no_identities(str(err.value))
     no_column = me / "no-column.csv"
     no_column.write_text("rank,name\n1,x\n", encoding="utf-8")
     with pytest.raises(AccessRefused, match="no person_id column"):
-        reidentify(cfg, no_column, lookup, "ann", REASON, me / "o.csv")
+        read_person_ids(no_column)
     twice = me / "twice.csv"
     twice.write_text(lookup.read_text(encoding="utf-8") + f"{pid(1)},{NHS[5]},{NAMES[5]}\n", encoding="utf-8")
     with pytest.raises(AccessRefused, match="line 12: this person_id is also on line 2") as err:
@@ -142,6 +174,7 @@ def test_refusals_on_the_command_line_exit_1_without_a_traceback(place, capsys):
                "--lookup", str(lookup), "--user", "ann", "--reason", "why", "--to", str(me / "o.csv")])
     err = capsys.readouterr().err
     assert rc == 1 and "AccessRefused" in err and "--reason must say why" in err and "Traceback" not in err
+    assert "What to do:" in err
 
 
 def test_export_list_copies_the_published_list_owner_only_and_logs(place, capsys):

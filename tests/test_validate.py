@@ -13,7 +13,8 @@ import pytest
 
 from stratify.run.context import staging_dir
 from stratify.ingest.discover import discover_deliveries
-from stratify.validate.stage import build_suites, check_suites, validate_deliveries, write_suites
+from stratify.validate.stage import validate_deliveries
+from stratify.validate.suites import build_suites, check_suites, write_suites
 from stratify.warehouse.database import connect
 from test_ingest import DDATE, deliveries, health_rows, make_place, new_run, pid, register_rows, write_csv
 
@@ -276,7 +277,7 @@ def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_pat
 
     import duckdb
 
-    from stratify.validate.stage import parquet_columns_without_digits
+    from stratify.validate.identifier_guard import parquet_columns_without_digits
 
     cfg = make_place(tmp_path / "place")
     write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
@@ -300,30 +301,33 @@ def test_nhs_scan_skips_only_parquet_columns_that_cannot_hold_ten_digits(tmp_pat
 
 
 def test_a_verdict_is_recorded_in_order_with_its_decision_or_not_at_all(tmp_path):
-    from stratify.validate.stage import Verdict, record_verdict
+    from stratify.validate.findings import Finding
+    from stratify.validate.results import RESULT_COLUMNS, Verdict, finding_from_row, record_verdict
 
     cfg = make_place(tmp_path / "place")
     write_csv(cfg.landing / "register" / f"register_{DDATE}.csv", register_rows())
     ctx = new_run(cfg)
     discover_deliveries(cfg, ctx, settle_seconds=0)
-    rows = [[ctx.run_id, 1, f"check.{i}", None if i % 2 else "person_id", "critical", i != 3,
-             None if i == 0 else 10 * i, None if i % 3 else i, None if i == 4 else f"rule {i}"] for i in range(7)]
+    findings = [Finding(f"check.{i}", None if i % 2 else "person_id", "critical", i != 3, f"rule {i}",
+                        failure=None if i != 3 else "rows", count=None if i % 3 else i,
+                        out_of=None if i == 0 else 10 * i, first_rows=(i, i + 1) if i == 3 else ())
+                for i in range(7)]
     with connect(cfg) as con:
         (delivery_id,) = con.execute("SELECT delivery_id FROM deliveries WHERE run_id = $1", [ctx.run_id]).fetchone()
-        for r in rows:
-            r[1] = delivery_id
-        record_verdict(con, delivery_id, Verdict("refused", "why", 12, rows), "/quarantined/path")
-        got = con.execute("SELECT * FROM validation_results ORDER BY rowid").fetchall()
-        assert [list(r) for r in got] == rows
+        record_verdict(con, ctx.run_id, delivery_id, Verdict("refused", "why", 12, findings), "/quarantined/path")
+        cur = con.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM validation_results ORDER BY rowid")
+        got = [dict(zip(RESULT_COLUMNS, r)) for r in cur.fetchall()]
+        assert [finding_from_row(r) for r in got] == findings  # every field comes back as it went in
+        assert got[3]["detail"] == "rule 3 - failed in 3 of 30 rows (data rows 3, 4, ...)"
         assert con.execute("SELECT decision, reason, rows, stored_path FROM deliveries WHERE delivery_id = $1",
                            [delivery_id]).fetchone() == ("refused", "why", 12, "/quarantined/path")
         # a decision the table refuses (a row count that is not a number) leaves no results behind either
         with pytest.raises(Exception, match="many"):
-            record_verdict(con, delivery_id, Verdict("accepted", None, "many", rows[:2]), "/elsewhere")
-        assert con.execute("SELECT count(*) FROM validation_results").fetchone()[0] == len(rows)
+            record_verdict(con, ctx.run_id, delivery_id, Verdict("accepted", None, "many", findings[:2]), "/elsewhere")
+        assert con.execute("SELECT count(*) FROM validation_results").fetchone()[0] == len(findings)
         assert con.execute("SELECT decision, stored_path FROM deliveries WHERE delivery_id = $1",
                            [delivery_id]).fetchone() == ("refused", "/quarantined/path")
-        record_verdict(con, delivery_id, Verdict("accepted", None, 3, []), "/landing/path")  # no rows: decision only
+        record_verdict(con, ctx.run_id, delivery_id, Verdict("accepted", None, 3, []), "/landing/path")  # decision only
         assert con.execute("SELECT decision, rows FROM deliveries WHERE delivery_id = $1",
                            [delivery_id]).fetchone() == ("accepted", 3)
 

@@ -7,8 +7,15 @@ list, the lookup, the user's name and a reason, and writes the lookup's rows
 for the people on the list, and nothing else, to a path the user names.
 `stratify export-list` copies a team's published list out the same way.
 
+Both read only what stratify published: `latest` is resolved and must be a
+run folder in `<out>/runs/` recorded in `publications`
+(`run.context.published_run`), an exported list's bytes must be the ones
+recorded there, and the list given to `reidentify` must have the digest of a
+published list (a lookup or any other CSV is refused).
+
 For both: the request is refused before anything is read if the user or the
-reason is missing, if the target exists (never overwritten) or lies inside
+reason is missing or malformed (a user name is one printable line without
+commas; a reason is at least three real words), if the target exists (never overwritten) or lies inside
 the pipeline's own folders (published runs, landing, archive, quarantine,
 models), so identifiable data never lands in the published tree. The
 `access_log` row (who, when, why, what, how many) is written before the
@@ -28,28 +35,45 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from stratify.run.audit import log_access
 from stratify.config import TEAM_RE, PlaceConfig
-from stratify.run.context import latest_link
+from stratify.errors import AccessRefused, NotPublished
+from stratify.files.durable import sha256_file
+from stratify.run.audit import log_access
+from stratify.run.context import published_run
+
+__all__ = ["AccessRefused", "NotPublished", "check_request", "export_list", "reidentify"]
 
 OUTPUT_MODE = 0o600
 MIN_REASON_WORDS = 3
+MAX_USER = 100
+MAX_REASON = 300
 PERSON_ID_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-class AccessRefused(ValueError):
-    """A re-identification or export request was refused; nothing was read, written or logged."""
+# A person's or account's name: starts with a letter; letters, digits, spaces and . ' _ @ - only
+# (no commas, no line breaks, no invisible characters such as a zero-width space).
+USER_RE = re.compile(r"[^\W\d_][\w .'@-]*")
+WORD_RE = re.compile(r"[^\W\d_]{2,}")  # a real word has two letters or more in a row
 
 
 def check_request(user: str, reason: str) -> tuple[str, str]:
-    """The user's name and the reason, stripped; refused unless both are given and the reason says something."""
-    user, reason = (user or "").strip(), " ".join((reason or "").split())
+    """The user's name and the reason, checked; refused unless both are real, printable and bounded.
+
+    A reason needs at least three whitespace-separated words that each hold
+    two letters in a row: `x.x.x` and `one-word-reason` are one word each.
+    """
+    user, reason = (user or "").strip(), (reason or "").strip()
     if not user:
         raise AccessRefused("--user is required: the name of the person asking, for the access log")
-    if len(re.findall(r"\w+", reason)) < MIN_REASON_WORDS:
-        raise AccessRefused(f"--reason must say why, in at least {MIN_REASON_WORDS} words "
-                            "(e.g. 'NT03 case conference 2026-11-24'), for the access log")
-    return user, reason
+    if len(user) > MAX_USER or not user.isprintable() or not USER_RE.fullmatch(user) or "  " in user:
+        raise AccessRefused(f"--user must be a name of at most {MAX_USER} characters: letters, digits, single "
+                            "spaces and . ' _ @ - only, starting with a letter (no commas, line breaks or "
+                            "invisible characters)")
+    words = [w for w in reason.split() if WORD_RE.search(w)]
+    if (len(reason) > MAX_REASON or not reason.isprintable() or len(words) < MIN_REASON_WORDS
+            or len({w.lower() for w in words}) < 2):
+        raise AccessRefused(f"--reason must say why, in at least {MIN_REASON_WORDS} words on one line of at most "
+                            f"{MAX_REASON} printable characters (e.g. 'NT03 case conference 2026-11-24'), for the "
+                            "access log")
+    return user, " ".join(reason.split())
 
 
 def protected_folders(cfg: PlaceConfig) -> dict[str, Path]:
@@ -114,12 +138,14 @@ def reidentify(cfg: PlaceConfig, list_path: str | Path, lookup_path: str | Path,
     user, reason = check_request(user, reason)
     target = check_output_path(cfg, to)
     list_path, lookup_path = Path(list_path).resolve(), Path(lookup_path).resolve()
+    run_id = published_list(cfg, list_path)
     people = read_person_ids(list_path)
     columns, found = read_lookup(lookup_path, set(people))
     rows = [found[p] for p in people if p in found]
     summary = {"people_on_list": len(people), "matched": len(rows), "not_matched": len(people) - len(rows),
                "output": str(target)}
-    log_access(cfg, user, "reidentify", _target(list=str(list_path), lookup=str(lookup_path), output=str(target),
+    log_access(cfg, user, "reidentify", _target(list=str(list_path), run_id=run_id, lookup=str(lookup_path),
+                                                output=str(target),
                                                 matched=len(rows), not_matched=summary["not_matched"],
                                                 os_user=_os_user()), reason, len(rows))
     _write_private_csv(target, columns, rows)
@@ -132,20 +158,53 @@ def export_list(cfg: PlaceConfig, team: str, user: str, reason: str, to: str | P
     if not TEAM_RE.match(team or ""):
         raise AccessRefused("--team must be a team code (letters, digits, _ or -)")
     target = check_output_path(cfg, to)
-    link = latest_link(cfg)
-    source = link / "lists" / f"{team}.csv"
-    if not source.is_file():
-        known = sorted(p.stem for p in (link / "lists").glob("*.csv")) if (link / "lists").is_dir() else []
-        raise AccessRefused(f"no published list for team {team} in {link / 'lists'}"
-                            + (f"; teams with lists: {', '.join(known)}" if known else "; nothing is published yet"))
-    data = source.read_bytes()
+    run = published_run(cfg)
+    source, name = run.folder / "lists" / f"{team}.csv", f"lists/{team}.csv"
+    if name not in run.files:
+        known = sorted(Path(p).stem for p in run.files if p.startswith("lists/") and p.endswith(".csv"))
+        raise AccessRefused(f"no published list for team {team} in {run.folder / 'lists'}"
+                            + (f"; teams with lists: {', '.join(known)}" if known else "; it published no lists"))
+    data = _read_regular(source)
+    if hashlib.sha256(data).hexdigest() != run.files[name]:
+        raise NotPublished(f"{source} is not the file published in run {run.run_id}: its content changed since "
+                           "(its sha256 differs from the publications table)")
     n_people = max(len(data.decode("utf-8-sig").splitlines()) - 1, 0)
-    run_id = Path(os.readlink(link)).name if link.is_symlink() else None
+    run_id = run.run_id
     log_access(cfg, user, "export_list", _target(team=team, run_id=run_id, source=str(source.resolve()),
                                                  output=str(target), sha256=hashlib.sha256(data).hexdigest(),
                                                  os_user=_os_user()), reason, n_people)
     _write_private_bytes(target, data)
     return {"team": team, "run_id": run_id, "people": n_people, "output": str(target)}
+
+
+def published_list(cfg: PlaceConfig, path: Path) -> str:
+    """The run that published the list at `path` (its bytes' sha256 recorded in `publications`); else refused.
+
+    The list may be the published file or an exported copy of it; a lookup,
+    an edited list or any other CSV has no such digest.
+    """
+    from stratify.warehouse.connect import connect
+
+    if not path.is_file():
+        raise AccessRefused(f"{path} does not exist or is not a file")
+    digest = sha256_file(path)
+    with connect(cfg) as con:
+        rows = con.execute("SELECT run_id FROM publications WHERE sha256 = $1 AND path LIKE 'lists/%.csv' "
+                           "ORDER BY published_at DESC LIMIT 1", [digest]).fetchall()
+    if not rows:
+        raise NotPublished(f"{path} is not a list stratify published (its sha256 is not in the publications "
+                           "table): --list takes a team's published list or an unchanged export of one")
+    return rows[0][0]
+
+
+def _read_regular(path: Path) -> bytes:
+    """A published file's bytes, never through a symbolic link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise NotPublished(f"{path} cannot be read as a regular file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -75,7 +75,7 @@ CONTEXT_RUN = "stratify_run"  # the run context dict (run_id, place, as_of, conf
 log = logging.getLogger("stratify.airflow")
 
 
-class StageFailed(RuntimeError):
+class StageFailed(RuntimeError):  # a wrapper around the stage's StratifyError (its __cause__), not one itself
     """A stage task failed: the message says which place, stage and delivery, and what to do.
 
     Raised from the original error (kept as `__cause__`); an ordinary
@@ -100,10 +100,19 @@ def explain(cfg, exc: BaseException, stage: str) -> tuple[str, str, str | None]:
     if isinstance(exc, StageFailed):
         return exc.message, exc.action, exc.delivery
     cause = exc
-    while type(cause).__name__ in ("AirflowFailException", "StageFailed") and cause.__cause__ is not None:
+    while isinstance(cause, _wrappers()) and cause.__cause__ is not None:
         cause = cause.__cause__
     message, action = explain_failure(cfg, cause, stage)
     return message, action, delivery_named(cause)
+
+
+def _wrappers() -> tuple[type[BaseException], ...]:
+    """The exceptions our task bodies raise around a stage's own error: StageFailed and AirflowFailException."""
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # outside Airflow (the CLI, tests without it): only our own wrapper
+        return (StageFailed,)
+    return (StageFailed, AirflowFailException)
 
 
 def delivery_named(exc: BaseException | None) -> str | None:
@@ -119,12 +128,9 @@ def delivery_named(exc: BaseException | None) -> str | None:
 
 def _is_run_locked(exc: BaseException | None) -> bool:
     """Another run holds the place: its status file is its own, so a failure here must not overwrite it."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if type(exc).__name__ == "RunLocked":
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    from stratify.errors import RunLocked, caused_by
+
+    return caused_by(exc, RunLocked) is not None
 
 
 def _airflow_details(context: Mapping[str, Any]) -> dict[str, Any]:

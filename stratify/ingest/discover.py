@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from stratify.errors import DeliveryError
 from stratify.files.durable import sha256_file
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext
@@ -41,7 +42,7 @@ DECIDED_OK = ("accepted", "accepted_with_warnings")
 CHUNK = 1 << 20
 
 
-class DeliveryReadError(ValueError):
+class DeliveryReadError(DeliveryError, ValueError):
     """A delivery cannot be read as the contract describes; `reason` is plain text without values."""
 
     def __init__(self, file: str | Path, reason: str):

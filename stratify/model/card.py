@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from stratify.config import PlaceConfig
 from stratify.model.evaluation import reliability_png
 from stratify.resources import TEMPLATES_DIR
+
+if TYPE_CHECKING:  # the registry writes the card: a type only, no import at run time
+    from stratify.model.registry import ModelBundle
 
 TEMPLATES = TEMPLATES_DIR
 
@@ -45,20 +49,20 @@ def _count(value: float | None, cfg: PlaceConfig) -> str:
     return f"{int(step * round(n / step)):,}"
 
 
-def render_model_card(cfg: PlaceConfig, bundle: dict) -> str:
+def render_model_card(cfg: PlaceConfig, bundle: "ModelBundle") -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["pct"] = _pct
     env.filters["num"] = _num
     env.filters["count"] = lambda v: _count(v, cfg)
-    metrics = bundle["metrics"]
+    metrics = bundle.metrics
     return env.get_template("model_card.html.j2").render(
         cfg=cfg, bundle=bundle, m=metrics, rules=cfg.rules,
         plot=reliability_png(metrics["reliability"]),
-        n_features=len(bundle["feature_columns"]),
+        n_features=len(bundle.feature_columns),
     )
 
 
-def write_model_card(cfg: PlaceConfig, bundle: dict, path: Path) -> Path:
+def write_model_card(cfg: PlaceConfig, bundle: "ModelBundle", path: Path) -> Path:
     """Write the card beside the saved model (atomically) and return its path."""
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render_model_card(cfg, bundle), encoding="utf-8")

@@ -9,24 +9,20 @@ horizon before the test snapshot, test on the latest fully-labelled one.
 All snapshots come out of one feature build over every snapshot date; the
 fitting rows keep everyone who entered crisis and a weighted share
 (`model.fit_negative_share`) of the rest. Calibration and every reported
-figure use the calibration and test snapshots whole.
+figure use the calibration and test snapshots whole. The chosen model is
+promoted only if it is fair enough and not worse than the current one
+(`promotion_decision`); saving and recording it is `stratify.model.registry`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
@@ -35,26 +31,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from stratify.run.audit import now_utc, set_model_version
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
-from stratify.features.sentences import describe
-from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
-                                 selected_at_capacity)
-from stratify.model.card import write_model_card
-from stratify.model.predict import predict_scores
-from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
+from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
+                                       selected_at_capacity)
+from stratify.model.registry import ModelBundle, ModelError, load_promoted, register
 from stratify.rules import crisis_flags, required_columns
-from stratify.run.summaries import write_stage_summary
-from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
-
-MODEL_FORMAT = 1
-REASONS_PER_PERSON = 3
-
-
-class ModelError(RuntimeError):
-    """No usable model: the message says whether to train, retrain or wait for more history."""
+from stratify.warehouse.database import SQL_DIR, connect, read_sql, run_sql_file
 
 
 @dataclass
@@ -287,25 +270,17 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         metrics["answer_key"] = {
             **key, "model_share": metrics["calibrated"]["precision_at_capacity"] / ceiling if ceiling else None,
         }
-    bundle = {
-        "format": MODEL_FORMAT,
-        "sklearn_version": sklearn.__version__,
-        "model": model,
-        "algorithm": best,
-        "feature_columns": s.columns,
-        "reference": reference,
-        "horizon_months": h,
-        "as_of": as_of.isoformat(),
-        "data_from": s.dates[0].isoformat(),
-        "data_to": s.dates[split.calib + h].isoformat(),
-        "metrics": metrics,
-    }
+    bundle = ModelBundle(
+        model=model, algorithm=best, feature_columns=tuple(s.columns), reference=reference, horizon_months=h,
+        as_of=as_of.isoformat(), data_from=s.dates[0].isoformat(), data_to=s.dates[split.calib + h].isoformat(),
+        metrics=metrics,
+    )
     current = load_promoted(cfg, strict=False)
     decision = promotion_decision(cfg, metrics, current, X_test, test, s.columns)
     return register(cfg, bundle, decision)
 
 
-def promotion_decision(cfg: PlaceConfig, metrics: dict, current: dict | None, X_test: np.ndarray,
+def promotion_decision(cfg: PlaceConfig, metrics: dict, current: ModelBundle | None, X_test: np.ndarray,
                        test: HeldOut, columns: list[str]) -> dict:
     """Promote only if not worse at capacity than the current model on the same test rows, and fair enough."""
     gaps = metrics["fairness"]["largest_gap"]
@@ -315,293 +290,11 @@ def promotion_decision(cfg: PlaceConfig, metrics: dict, current: dict | None, X_
                 f"{cfg.model.max_fairness_gap:.2f}: " + ", ".join(f"{m} {g:.2f}" for m, g in too_wide.items())}
     if current is None:
         return {"promote": True, "why": "no model was promoted before"}
-    if current["feature_columns"] != columns:
-        return {"promote": True, "why": f"the current model {current['model_version']} uses other features"}
-    old = evaluate(test, current["model"].predict_proba(X_test)[:, 1], cfg)["precision_at_capacity"]
+    if list(current.feature_columns) != list(columns):
+        return {"promote": True, "why": f"the current model {current.model_version} uses other features"}
+    old = evaluate(test, current.model.predict_proba(X_test)[:, 1], cfg)["precision_at_capacity"]
     new = metrics["calibrated"]["precision_at_capacity"]
     if new + 1e-9 < old:
         return {"promote": False, "why": f"precision at capacity {new:.3f} is below the current model's "
-                                         f"{old:.3f} ({current['model_version']}) on the same held-out period"}
+                                         f"{old:.3f} ({current.model_version}) on the same held-out period"}
     return {"promote": True, "why": f"precision at capacity {new:.3f}, current model {old:.3f}"}
-
-
-def register(cfg: PlaceConfig, bundle: dict, decision: dict) -> dict:
-    """Save a trained bundle and its model card, record it, and promote it if `decision` says so."""
-    digest = hashlib.sha256(json.dumps(bundle["metrics"], sort_keys=True).encode()).hexdigest()[:8]
-    version = f"{bundle['as_of'].replace('-', '')}-{bundle['algorithm'][:3]}-{digest}"
-    bundle["model_version"] = version
-    bundle["promotion"] = decision
-    cfg.models.mkdir(parents=True, exist_ok=True)
-    path = cfg.models / f"wobbling-{version}.joblib"
-    tmp = path.with_suffix(".tmp")
-    joblib.dump(bundle, tmp)
-    tmp.replace(path)
-    card = write_model_card(cfg, bundle, path.with_suffix(".html"))
-    result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
-              "path": str(path), "model_card": str(card), "metrics": bundle["metrics"]}
-    with connect(cfg) as con:
-        existing = fetch_one(con, "SELECT promoted FROM models WHERE model_version = $1", [version])
-        if existing is not None:  # the same data gave the same model: nothing new to register
-            return {**result, "promoted": existing[0], "why": "already registered"}
-        con.begin()
-        if decision["promote"]:
-            con.execute("UPDATE models SET promoted = false WHERE promoted")
-        con.execute(
-            "INSERT INTO models VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            [version, now_utc(), date.fromisoformat(bundle["as_of"]), date.fromisoformat(bundle["data_from"]),
-             date.fromisoformat(bundle["data_to"]), bundle["horizon_months"], bundle["algorithm"], str(path),
-             json.dumps(bundle["metrics"], sort_keys=True), decision["promote"]],
-        )
-        con.commit()
-    return result
-
-
-def load_promoted(cfg: PlaceConfig, strict: bool = True) -> dict | None:
-    """The promoted model bundle, None if none was ever trained; errors say what to do.
-
-    With `strict=False` an unusable promoted model counts as none (training
-    a replacement must not fail because the old one cannot be read).
-    """
-    with connect(cfg) as con:
-        row = fetch_one(con, "SELECT model_version, path FROM models WHERE promoted")
-    if row is None:
-        return None
-    version, path = row
-    try:
-        return read_bundle(version, Path(path))
-    except ModelError:
-        if strict:
-            raise
-        return None
-
-
-def read_bundle(version: str, path: Path) -> dict:
-    """Load a saved model, refusing one this installation cannot use."""
-    if not path.exists():
-        raise ModelError(f"the promoted model {version} is missing at {path}; restore it or run `stratify train`")
-    try:
-        bundle = joblib.load(path)
-    except Exception as exc:  # unpickling errors come in many types
-        raise ModelError(f"the promoted model {version} at {path} cannot be read ({exc}); run `stratify train`") from exc
-    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT or bundle.get("sklearn_version") != sklearn.__version__:
-        got = bundle.get("sklearn_version") if isinstance(bundle, dict) else "unknown"
-        fmt = bundle.get("format") if isinstance(bundle, dict) else "unknown"
-        raise ModelError(
-            f"the promoted model {version} at {path} was saved by scikit-learn {got} in model format {fmt}; "
-            f"this installation has scikit-learn {sklearn.__version__} and reads model format {MODEL_FORMAT}: "
-            "run `stratify train`"
-        )
-    return bundle
-
-
-def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
-    """Per-person reasons: the features whose value, against a typical person's, raised the score most.
-
-    Contribution of feature j = score(x) - score(x with x_j set to the
-    training median): model-agnostic, computed only for listed people.
-    Where x_j already is the median, the occluded row is x itself and its
-    contribution is exactly 0, so only the other rows are predicted (most
-    counts of most people are the median's 0).
-    """
-    cols = bundle["feature_columns"]
-    if rows.empty:
-        return []
-    X = rows[cols].to_numpy(dtype=np.float32)
-    n, k = X.shape
-    base = predict_scores(bundle["model"], X)
-    reference = np.asarray(bundle["reference"], dtype=np.float32)
-    person, feature = np.nonzero(X != reference)
-    occluded = X[person]
-    occluded[np.arange(len(person)), feature] = reference[feature]
-    drop = np.zeros((n, k))
-    drop[person, feature] = base[person] - predict_scores(bundle["model"], occluded)
-    reasons = []
-    for i, record in enumerate(rows.to_dict("records")):
-        top = [j for j in np.argsort(-drop[i])[:REASONS_PER_PERSON] if drop[i, j] > 1e-4]
-        reasons.append("; ".join(describe(cols[j], record) for j in top) or "a combination of small signals")
-    return reasons
-
-
-# A person's tier in `scores`: in crisis, wobbling, or neither.
-TIERS = pa.array(["crisis", "wobbling", ""], pa.string())
-# Columns of the crisis table that scoring reads beside the features.
-CRISIS_COLUMNS = ("in_crisis", "crisis_rules", "crisis_reasons")
-
-
-def contact_columns(columns) -> list[str]:
-    """The feature columns counting contacts in 90 days per agency and event type (SMD domain counts excluded)."""
-    return [c for c in columns if c.endswith("_events_90d") and not c.startswith("smd_")]
-
-
-def severity_columns(columns) -> list[str]:
-    """The feature columns the crisis tier's severity adds up: contacts in 90 days, and SMD domains."""
-    return contact_columns(columns) + ["smd_domains_365d"]
-
-
-@dataclass
-class ScoringRows:
-    """Everyone listable tonight (in no particular order): the columns scoring needs, and the model's features as float32."""
-
-    frame: pd.DataFrame  # person_id, team, household_id, CRISIS_COLUMNS, severity_columns
-    X: np.ndarray | None  # (people x model features), None without a model
-
-
-def load_scoring_rows(con, bundle: dict | None) -> ScoringRows:
-    """Read only the columns scoring needs, the features through Arrow straight into one float32 matrix.
-
-    Reading all of `feat_person` (about 130 columns) into pandas and then
-    picking the features cost more than predicting used to. Only the few
-    people a team will see are read whole, for their reasons (`load_explain_rows`).
-    """
-    available = model_feature_columns(con)
-    features = list(bundle["feature_columns"]) if bundle is not None else []
-    missing = set(features) - set(available)
-    if missing:
-        raise ModelError(f"model {bundle['model_version']} needs features this warehouse lacks "
-                         f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
-    wanted = sorted(set(features) | set(severity_columns(available)))
-    table = con.sql(read_sql(SQL_DIR / "score_rows.sql"), params={"columns": wanted}).to_arrow_table()
-    narrow = ["person_id", "team", "household_id", *CRISIS_COLUMNS, *severity_columns(available)]
-    frame = table.select(narrow).to_pandas()
-    X = None
-    if bundle is not None:
-        X = np.empty((table.num_rows, len(features)), dtype=np.float32, order="F")  # filled a column at a time
-        for j, name in enumerate(features):
-            X[:, j] = table.column(name).to_numpy()
-    return ScoringRows(frame, X)
-
-
-def load_explain_rows(con, person_ids) -> pd.DataFrame:
-    """Whole feature rows (and crisis columns) of these people, in person order: what `explain` describes."""
-    return query_for_people(con, person_ids, "list_explain_rows.sql")
-
-
-def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
-    """The nightly stage: `scores` for every listable person (training a first model if none).
-
-    If no model can be promoted (the first one trained was held back, e.g.
-    for a fairness gap), the lists carry the crisis tier only and the run's
-    summary says why; a biased model is never used just to fill a list.
-    A night that trains records the seconds it spent training
-    (`training_s`), so that a first load's figures can tell training from the rest.
-    """
-    trained, untrainable, training_s = None, None, None
-    bundle = load_promoted(cfg)
-    if bundle is None:
-        started = time.perf_counter()
-        try:
-            trained = train_model(cfg, ctx.as_of)
-        except ModelError as exc:  # e.g. too little history yet: crisis rules still work
-            untrainable = str(exc)
-        training_s = round(time.perf_counter() - started, 2)
-        bundle = load_promoted(cfg)
-    outcomes = load_outcomes(cfg, ctx.as_of) if bundle is not None else None
-    with connect(cfg) as con:
-        rows = load_scoring_rows(con, bundle)
-        with threadpool_limits(limits=cfg.duckdb.threads):
-            scores = score_frame(cfg, bundle, rows.frame, rows.X)
-            shown = shown_wobbling(cfg, scores, rows.frame["household_id"], outcomes, ctx.as_of)
-            if len(shown):
-                rows_shown = load_explain_rows(con, scores.loc[shown, "person_id"])
-                why = dict(zip(rows_shown["person_id"], explain(bundle, rows_shown)))
-                scores.loc[shown, "reasons"] = scores.loc[shown, "person_id"].map(why).to_numpy(dtype=object)
-        con.begin()
-        con.register("scores_in", scores)
-        con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
-        con.unregister("scores_in")
-        con.commit()
-    summary = {
-        "model_version": bundle["model_version"] if bundle else None,
-        "trained_now": trained is not None,
-        "scored": len(scores),
-        "crisis": int((scores["tier"] == "crisis").sum()),
-        "wobbling": int((scores["tier"] == "wobbling").sum()),
-    }
-    if training_s is not None:
-        summary["training_s"] = training_s
-    if untrainable:
-        summary["warning"] = f"no wobbling model could be trained ({untrainable}); lists show the crisis tier only."
-    elif bundle is None:
-        summary["warning"] = (
-            f"no promoted wobbling model: the model trained tonight ({trained['model_version']}) was held back "
-            f"({trained['why']}); lists show the crisis tier only. See {trained['model_card']}."
-        )
-    else:
-        set_model_version(cfg, ctx, bundle["model_version"])
-    write_stage_summary(cfg, ctx, "model", summary)
-    return summary
-
-
-def score_frame(cfg: PlaceConfig, bundle: dict | None, df: pd.DataFrame, X: np.ndarray | None = None) -> pd.DataFrame:
-    """Tier, score and severity for each person; reasons of those in crisis (wobbling reasons: `explain`).
-
-    `df` holds person_id, team, in_crisis, crisis_rules, crisis_reasons and
-    the severity's columns; `X` the model's features of the same rows
-    (taken from `df` when not given).
-    """
-    prob = np.zeros(len(df))  # no usable model: nobody is wobbling, crisis people still score 1
-    if bundle is not None and len(df):
-        if X is None:
-            X = df[bundle["feature_columns"]].to_numpy(dtype=np.float32)
-        prob = predict_scores(bundle["model"], X, workers=cfg.duckdb.threads)
-    crisis = df["in_crisis"].to_numpy(dtype=bool)
-    tier = np.where(crisis, 0, np.where(prob >= cfg.model.min_wobbling_score, 1, 2)).astype(np.int8)
-    # Columns stay Arrow strings (pandas' own); a round trip through Python str objects cost ~3 s at 3M people.
-    return pd.DataFrame({
-        "person_id": df["person_id"].array,
-        "team": df["team"].array,
-        "tier": pd.array(TIERS.take(tier), dtype="str"),
-        # In crisis now: the probability of being in crisis within the horizon is taken as 1.
-        "score": np.where(crisis, 1.0, prob).round(4),
-        # Orders the crisis tier: rules met, then contacts in 90 days, then domains.
-        "severity": (df["crisis_rules"].str.count(";") + (df["crisis_rules"] != "")).to_numpy() * 1_000_000
-                    + df[contact_columns(df.columns)].sum(axis=1).to_numpy() * 10
-                    + df["smd_domains_365d"].to_numpy(),
-        "reasons": df["crisis_reasons"].astype("str").array,
-    })
-
-
-def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series | None = None,
-                   outcomes: pd.DataFrame | None = None, as_of: date | None = None) -> pd.Index:
-    """The wobbling people a team may see tonight, to explain while the model is loaded.
-
-    Each team's top `capacity` by score; and, since the lists move people
-    with a recent status outcome to "already working with" or "snoozed" and
-    pull whole households in, also those people, the next ones by score in
-    their place, and the wobbling members of the households of each team's
-    leading people. A superset costs a few predictions; a person the lists
-    still show unexplained is explained in publish, which must first load
-    scikit-learn and the model (about 1.5 s).
-    `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
-    and `as_of` widen the set; without them it is the top `capacity` only.
-    """
-    moved: set = set()  # people a recent status outcome moves off the ranked list, freeing a place each
-    if outcomes is not None and as_of is not None and len(outcomes):
-        days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
-        age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
-        moved = set(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
-    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
-    chosen = _reaching_a_list(cfg, wob, "score", moved)
-    if household is None:
-        return chosen
-    crisis = scores.loc[scores["tier"] == "crisis", ["person_id", "team", "severity"]]
-    leaders = chosen.union(_reaching_a_list(cfg, crisis, "severity", moved))
-    homes = household.loc[leaders].dropna()
-    led = set(zip(scores.loc[homes.index, "team"], homes))
-    near = wob.index[household.loc[wob.index].isin(homes.unique())]  # wobbling people sharing a leader's household id
-    members = [i for i, team, home in zip(near, scores.loc[near, "team"], household.loc[near]) if (team, home) in led]
-    return chosen.union(pd.Index(members, dtype=chosen.dtype))
-
-
-def _reaching_a_list(cfg: PlaceConfig, rows: pd.DataFrame, by: str, moved: set) -> pd.Index:
-    """Rows of one tier that may be shown: each team's top `capacity` by `by`, one more per person of
-    the tier that an outcome moves to a section (freeing a place), and those people themselves."""
-    off = rows["person_id"].isin(moved)
-    ordered = rows.sort_values([by, "person_id"], ascending=[False, True])  # ties go to the smaller pseudonym
-    rank = ordered.groupby("team").cumcount().add(1).reindex(rows.index)
-    return rows.index[(rank <= _capacities(cfg, rows["team"]) + off.groupby(rows["team"]).transform("sum")) | off]
-
-
-def _capacities(cfg: PlaceConfig, teams: pd.Series) -> pd.Series:
-    """Each row's team capacity (looked up once per team, not once per row)."""
-    return teams.map({t: cfg.capacity(t) for t in teams.unique()}).astype("int64")

@@ -23,16 +23,19 @@ from stratify.files.durable import fsync_dir, sha256_file
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
-from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
+from stratify.lists.history import save_history
+from stratify.lists.queries import load_trends
+from stratify.lists.stage import assemble_lists
+from stratify.lists.team import EXTRA_COLUMNS, TeamLists
 from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
-from stratify.warehouse.database import connect, fetch_one
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one
 
 
-class PublishHeld(RuntimeError):
-    """The run must not publish (e.g. the register was refused); `latest` stays as it was."""
+from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
@@ -141,8 +144,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     return {"run_dir": str(final), "lists": len(written), "people": sum(w["rows"] for w in written)}
 
 
-class PublishCheckFailed(RuntimeError):
-    """The lists built tonight failed the checks before publication; nothing was published."""
+from stratify.errors import PublishCheckFailed  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def check_publication(cfg: PlaceConfig, stage: Path, written: list[dict]) -> None:

@@ -32,9 +32,12 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
-from stratify.lists.rank import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines, person_runs
+from stratify.lists.history import person_runs
+from stratify.lists.queries import AGENCIES, TIMELINE_DAYS, load_timelines
+from stratify.lists.team import TeamLists, frame_records
 from stratify.files.permissions import make_private_dir, write_private_text
-from stratify.publish.validation_page import SourceFreshness, suppress
+from stratify.publish.suppression import suppress
+from stratify.publish.validation_page import SourceFreshness
 from stratify.resources import TEMPLATES_DIR
 
 TEMPLATES = TEMPLATES_DIR

@@ -4,19 +4,23 @@ One self-contained page per run (no scripts, styles or fonts from elsewhere;
 text escaped by Jinja2's autoescape) built from the warehouse's `deliveries`
 and `validation_results`: per source, what arrived, how many rows, which
 checks passed and failed (rule names and where), the decision and why, how
-fresh each source is, and what the run published or why it held.
+fresh each source is, and what the run published or why it held; then who
+the register left out, who exported or re-identified a list, and the
+promoted model with its fairness results (`stratify.publish.governance`).
 
-Counts of rows and of people are aggregates about people, so every one of
-them goes through `suppress` (1 to min_count-1 shown as `<min_count`, others
-rounded to the nearest `round_to`), including the counts inside validation's
-reason texts (`suppress_text`). Pseudonyms never appear: the reasons carry
-none by construction, and any 64-hex string is masked all the same (file
-checksums are shown shortened).
+Counts are rendered from fields, never edited out of finished sentences: a
+delivery's own row count is exact (it reconciles with the supplier's
+delivery note and the Data Docs); every other count, of people, of failing
+rows, of pseudonyms, goes through `stratify.publish.suppression` as it is
+rendered, and the reasons of validated deliveries are worded from their
+findings (`stratify.validate.findings`) with suppressed counts. Pseudonyms
+never appear: the reasons carry none by construction, and any 64-hex string
+in a file name or an intake reason is masked all the same (file checksums are
+shown shortened).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -25,65 +29,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from stratify.config import PlaceConfig, SuppressionConfig
-from stratify.run.context import RunContext
+from stratify.config import PlaceConfig
 from stratify.contract import load_contract
 from stratify.files.permissions import write_private_text
-from stratify.warehouse.database import SQL_DIR, connect, read_sql
+from stratify.publish.governance import access_summary, model_summary, register_exclusions
+from stratify.publish.suppression import Count, SuppressedCounts
 from stratify.resources import TEMPLATES_DIR
+from stratify.run.context import RunContext
+from stratify.validate.findings import Finding, delivery_reason, detail_text
+from stratify.validate.results import finding_from_row
+from stratify.warehouse.database import SQL_DIR, connect, read_sql
 
 TEMPLATES = TEMPLATES_DIR
 SUMMARY_NAME = "validation.html"
 DECIDED_OK = ("accepted", "accepted_with_warnings")
 HEX64_RE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
-N_OF_M_RE = re.compile(r"\b(\d+) of (\d+)\b")
-PERCENT_RE = re.compile(r"\s*\(\d+(?:\.\d+)?%\)")
-HOLDS_RE = re.compile(r"\bholds (\d+) ")
-ROW_LIST_RE = re.compile(r"\bdata rows? (\d+)(?:, \d+)*(?:, \.\.\.)?")
-
-
-# --------------------------------------------------------------------------- suppression
-
-
-def suppress(n: int, cfg: SuppressionConfig) -> str:
-    """A count as it may be shown in an aggregate: `0`, `<min_count`, or rounded to the nearest `round_to`.
-
-    Every count from 1 to min_count-1 gives the same text, so no small count
-    can be read back. A rounded count is never shown below min_count (it
-    would name a value that only small counts can have, e.g. 12 -> `10` with
-    min_count 12), so the lowest bucket starts at the first multiple of
-    round_to at or above min_count.
-    """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"suppress: a count must be a whole number, got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"suppress: a count cannot be negative ({n})")
-    if cfg.min_count < 1 or cfg.round_to < 1:
-        raise ValueError("suppression.min_count and suppression.round_to must be at least 1")
-    if n == 0:
-        return "0"
-    if n < cfg.min_count:
-        return f"<{cfg.min_count}"
-    step = cfg.round_to
-    rounded = step * math.floor(n / step + 0.5)  # nearest multiple, halves up
-    floor_bucket = step * math.ceil(cfg.min_count / step)
-    return str(max(rounded, floor_bucket))
-
-
-def suppress_text(text: str | None, cfg: SuppressionConfig) -> str:
-    """A validation reason or detail with its counts suppressed and no pseudonym in it.
-
-    `N of M` becomes `suppress(N) of suppress(M)`; a percentage beside it is
-    dropped (with M it would give N back); `holds N` is suppressed; a list of
-    row numbers keeps only the first (the length of a short list is a count).
-    """
-    if not text:
-        return ""
-    out = HEX64_RE.sub("[pseudonym]", text)
-    out = N_OF_M_RE.sub(lambda m: f"{suppress(int(m.group(1)), cfg)} of {suppress(int(m.group(2)), cfg)}", out)
-    out = PERCENT_RE.sub("", out)
-    out = HOLDS_RE.sub(lambda m: f"holds {suppress(int(m.group(1)), cfg)} ", out)
-    return ROW_LIST_RE.sub(lambda m: f"first at data row {m.group(1)}", out)
 
 
 # --------------------------------------------------------------------------- freshness
@@ -172,6 +132,51 @@ def _docs_page(folder: Path, run_id: str, delivery_id: int, source: str | None) 
     return os.path.relpath(hits[-1], folder).replace(os.sep, "/") if hits else None
 
 
+CHECKERS = {"gx": "by Great Expectations (in the Data Docs)", "stratify": "by stratify itself (not in the Data Docs)",
+            "not_evaluated": "not evaluated: a column they read is missing (not in the Data Docs)"}
+STRATIFY_CHECKS = {"stratify.read": "reading the file", "stratify.data_minimisation": "direct identifiers",
+                   "stratify.key_mismatch": "pseudonyms against the register"}
+
+
+def _findings_by_delivery(rows: list[dict]) -> dict[int, list[Finding]]:
+    out: dict[int, list[Finding]] = {}
+    for r in rows:
+        out.setdefault(r["delivery_id"], []).append(finding_from_row(r))
+    return out
+
+
+def _check_row(f: Finding, words: SuppressedCounts) -> dict[str, Any]:
+    """One failed (or warned, or not evaluated) check as the page's table shows it, counts rendered from fields."""
+    failing = "not evaluated" if f.checked_by == "not_evaluated" else words.count(f.count) if f.count is not None else ""
+    return {"rule": f.check, "column": f.column or "", "severity": f.severity, "failing": failing,
+            "of": words.count(f.out_of, exact=f.out_of_is_delivery_rows) if f.out_of is not None else "",
+            "detail": detail_text(f, words) if f.rule else "", "by": f.checked_by}
+
+
+def _checks(findings: list[Finding]) -> dict[str, Any]:
+    """How many checks ran, by whom, and how they ended: the GX part is the Data Docs' "Evaluated Expectations"."""
+    by = {k: sum(1 for f in findings if f.checked_by == k) for k in CHECKERS}
+    return {"total": len(findings), "by": by,
+            "by_words": [f"{n} {CHECKERS[k]}" for k, n in by.items() if n],
+            "stratify_names": sorted({STRATIFY_CHECKS.get(f.check, f.check) for f in findings
+                                      if f.checked_by == "stratify"}),
+            "passed": sum(1 for f in findings if f.success),
+            "failed": sum(1 for f in findings if not f.success and f.severity == "critical"),
+            "warned": sum(1 for f in findings if not f.success and f.severity != "critical")}
+
+
+def _reason(d: dict, findings: list[Finding], words: SuppressedCounts) -> str:
+    """Why a delivery got its decision: worded from its findings if validation decided it, else intake's words.
+
+    Intake's reasons (no source for the name, a duplicate, a misplaced file)
+    carry no counts; a pseudonym-like string in a file name is masked.
+    """
+    file_name = HEX64_RE.sub("[pseudonym]", d["file_name"])
+    if findings:
+        return delivery_reason(file_name, d["decision"], findings, words) or ""
+    return HEX64_RE.sub("[pseudonym]", d["reason"] or "")
+
+
 def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: str, why: str | None = None,
                     outputs: list[dict] | None = None,
                     freshness: list[SourceFreshness] | None = None) -> dict[str, Any]:
@@ -180,30 +185,27 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
     `freshness`: tonight's `source_freshness`, when the caller already has it (read again otherwise).
     """
     sup = cfg.suppression
+    words = SuppressedCounts(sup)
     with connect(cfg) as con:
         cur = con.execute(read_sql(SQL_DIR / "report_deliveries.sql"), {"run_id": ctx.run_id})
         cols = [d[0] for d in cur.description]
         deliveries = [dict(zip(cols, r)) for r in cur.fetchall()]
-        cur = con.execute(read_sql(SQL_DIR / "report_failed_checks.sql"), {"run_id": ctx.run_id})
-        ccols = [d[0] for d in cur.description]
-        failed = [dict(zip(ccols, r)) for r in cur.fetchall()]
-    by_delivery: dict[int, list[dict]] = {}
-    for c in failed:
-        by_delivery.setdefault(c["delivery_id"], []).append({
-            "rule": c["expectation"], "column": c["column_name"] or "", "severity": c["severity"],
-            "failing": _count(c["unexpected_count"], sup), "of": _count(c["element_count"], sup),
-            "detail": suppress_text(c["detail"], sup),
-        })
+        cur = con.execute(read_sql(SQL_DIR / "report_findings.sql"), {"run_id": ctx.run_id})
+        fcols = [d[0] for d in cur.description]
+        findings = _findings_by_delivery([dict(zip(fcols, r)) for r in cur.fetchall()])
     shown = []
     for d in deliveries:
+        mine = findings.get(d["delivery_id"], [])
+        checks = _checks(mine)
         shown.append({
             "id": d["delivery_id"], "source": d["source"] or "(no source)", "file": HEX64_RE.sub("[pseudonym]", d["file_name"]),
             "sha256": (d["sha256"] or "")[:12], "size": _size(d["size_bytes"]),
             "delivery_date": d["delivery_date"].isoformat() if d["delivery_date"] else "",
             "received": d["received_utc"] or "",
-            "rows": _count(d["rows"], sup), "decision": d["decision"], "reason": suppress_text(d["reason"], sup),
-            "checks": d["checks"], "passed": d["checks_passed"], "failed": d["checks_failed"], "warned": d["checks_warned"],
-            "failed_checks": by_delivery.get(d["delivery_id"], []),
+            "rows": Count(d["rows"], exact=True).shown(sup), "decision": d["decision"],
+            "reason": _reason(d, mine, words),
+            "checks": checks, "passed": checks["passed"], "failed": checks["failed"], "warned": checks["warned"],
+            "failed_checks": [_check_row(f, words) for f in mine if not f.success],
             "docs": _docs_page(folder, ctx.run_id, d["delivery_id"], d["source"]),
         })
     freshness = {f.source: f for f in (freshness if freshness is not None else source_freshness(cfg, ctx))}
@@ -213,7 +215,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
         raw_rows = sum(d["rows"] or 0 for d in deliveries if (d["source"] or "(no source)") == name)
         f = freshness.get(name)
         sources.append({
-            "name": name, "files": len(mine), "rows": suppress(int(raw_rows), sup),
+            "name": name, "files": len(mine), "rows": Count(int(raw_rows), exact=True).shown(sup),
             "decisions": _tally(d["decision"] for d in mine),
             "passed": sum(d["passed"] for d in mine), "failed": sum(d["failed"] for d in mine),
             "warned": sum(d["warned"] for d in mine),
@@ -221,7 +223,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
             "status": f.status if f else "not a contract source", "stale": bool(f and f.stale),
             "why": f.why if f else "",
         })
-    published = [{"path": o["path"], "team": o.get("team") or "", "rows": _count(o.get("rows"), sup)}
+    published = [{"path": o["path"], "team": o.get("team") or "", "rows": Count(o.get("rows")).shown(sup)}
                  for o in (outputs or [])]
     docs_index = folder / "validation" / "data_docs" / "index.html"
     return {
@@ -232,6 +234,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
         "data_docs": "validation/data_docs/index.html" if docs_index.exists() else None,
         "min_count": sup.min_count, "round_to": sup.round_to,
         "stale_after_days": cfg.validation.stale_after_days,
+        "register": register_exclusions(cfg, ctx), "access": access_summary(cfg), "model": model_summary(cfg),
     }
 
 
@@ -254,10 +257,6 @@ def write_validation_summary(cfg: PlaceConfig, ctx: RunContext, folder: Path, ou
         raise ValueError(f"write_validation_summary: outcome must be 'published' or 'held', got {outcome!r}")
     page = render_summary(summary_context(cfg, ctx, Path(folder), outcome, why, outputs, freshness))
     return write_private_text(Path(folder) / SUMMARY_NAME, page)
-
-
-def _count(n: Any, cfg: SuppressionConfig) -> str:
-    return "not known" if n is None else suppress(int(n), cfg)
 
 
 def _size(n: int | None) -> str:

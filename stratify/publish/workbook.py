@@ -27,7 +27,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from stratify.contract import load_contract
-from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, frame_records
+from stratify.lists.team import EXTRA_COLUMNS, TeamLists, frame_records
 from stratify.files.permissions import FILE_MODE
 from stratify.publish.validation_page import SourceFreshness
 

@@ -22,7 +22,9 @@ from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
 from stratify.files.durable import sha256_file
 from stratify.run.lock import describe
 from stratify.run.status import explain_failure, write_status
-from stratify.warehouse.database import WarehouseError, connect, fetch_one
+from stratify.errors import WarehouseError
+from stratify.warehouse.connect import connect
+from stratify.warehouse.sql import fetch_one
 
 log = logging.getLogger(__name__)
 RUN_STATUSES = ("running", "published", "held", "failed")

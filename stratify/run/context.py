@@ -7,6 +7,7 @@ and the run's staging folder, never through XCom.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -49,3 +50,44 @@ def run_dir(cfg: PlaceConfig, ctx: RunContext) -> Path:
 
 def latest_link(cfg: PlaceConfig) -> Path:
     return cfg.out / "latest"
+
+
+RUN_FOLDER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """A run folder that `latest` resolves to and the `publications` table records, with its files' digests."""
+
+    run_id: str
+    folder: Path
+    files: dict[str, str]  # path relative to the run folder -> sha256 recorded at publication
+
+
+def published_run(cfg: PlaceConfig) -> PublishedRun:
+    """What `<out>/latest` shows, resolved and checked: the one way exports, re-identification and apps read it.
+
+    `latest` must resolve (through every link) to a folder directly inside
+    `<out>/runs/` (not a staging folder) whose run id has `publications`
+    rows. Anything else (a `latest` pointed at a folder elsewhere, at a
+    staging folder, at a folder nobody published) raises `NotPublished`
+    without reading what it points at.
+    """
+    from stratify.errors import NotPublished
+    from stratify.warehouse.connect import connect
+
+    link = latest_link(cfg)
+    if not link.is_symlink() and not link.exists():
+        raise NotPublished(f"nothing is published yet: {link} does not exist")
+    try:
+        folder = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise NotPublished(f"{link} does not resolve to an existing folder") from None
+    runs = runs_dir(cfg).resolve()
+    if folder.parent != runs or not folder.is_dir() or not RUN_FOLDER_RE.fullmatch(folder.name):
+        raise NotPublished(f"{link} points outside the published runs in {runs} (at {folder}); refusing to read it")
+    with connect(cfg) as con:
+        rows = con.execute("SELECT path, sha256 FROM publications WHERE run_id = $1", [folder.name]).fetchall()
+    if not rows:
+        raise NotPublished(f"{link} points at {folder}, which the publications table does not record as published")
+    return PublishedRun(run_id=folder.name, folder=folder, files=dict(rows))

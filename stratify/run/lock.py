@@ -56,12 +56,7 @@ from stratify.files.durable import write_synced
 STALE_AFTER = timedelta(hours=10)
 
 
-class RunLocked(RuntimeError):
-    """Another run of this place is active; the message names it and says what to do."""
-
-    def __init__(self, message: str, holder: dict):
-        super().__init__(message)
-        self.holder = holder
+from stratify.errors import RunLocked  # noqa: E402,F401 (raised here; defined with stratify's other errors)
 
 
 def lock_path(cfg: PlaceConfig) -> Path:

@@ -28,7 +28,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("link", "stratify.link:link_persons"),
     ("features", "stratify.features.build:build_features"),
     ("rules", "stratify.rules:apply_rules"),
-    ("score", "stratify.model.train:score_wobbling"),
+    ("score", "stratify.score:score_wobbling"),
     ("publish", "stratify.publish.stage:publish_lists"),
 )
 

@@ -114,10 +114,15 @@ def read_status(cfg: PlaceConfig) -> dict | None:
 
 
 def _is_disk_full(exc: BaseException) -> bool:
+    """A full disk anywhere in the chain: by errno where Python raised it; by DuckDB's words where DuckDB did
+    (DuckDB 2.0 raises a plain IOException for a failed write, with no errno and no type of its own)."""
+    import duckdb
+
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if "No space left on device" in str(exc) or "disk is full" in str(exc).lower():
+        if isinstance(exc, duckdb.Error) and ("No space left on device" in str(exc) or
+                                               "disk is full" in str(exc).lower()):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -125,11 +130,11 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 def _full_where(cfg: PlaceConfig, exc: BaseException) -> str:
     """Which folder a disk-full error without a file name was writing: the warehouse's for DuckDB's errors."""
-    chain = []
-    while exc is not None:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    if any(type(e).__module__.startswith("duckdb") or type(e).__name__ == "WarehouseError" for e in chain):
+    import duckdb
+
+    from stratify.errors import WarehouseError, caused_by
+
+    if caused_by(exc, (duckdb.Error, WarehouseError)) is not None:
         return str(cfg.warehouse.parent)
     return f"{cfg.out} or {cfg.warehouse.parent}"
 
@@ -138,18 +143,16 @@ def explain_failure(cfg: PlaceConfig, exc: BaseException, stage: str) -> tuple[s
     """(message, action) for a failed stage: what went wrong, and what a person should do about it.
 
     The message names the stage and the exception's own text (which names the
-    file, key or rule; no stage puts delivered values in it).
+    file, key or rule; no stage puts delivered values in it). The action is
+    the error's own (`StratifyError.action_for`), or for errors from Python
+    and DuckDB the one that fits: free space, make a folder writable, restore
+    a damaged warehouse.
     """
-    from stratify.config import ConfigError
-    from stratify.run.lock import RunLocked
-    from stratify.warehouse.database import WarehouseError, damaged_message, is_corrupt
+    from stratify.errors import StratifyError, WarehouseDamaged, caused_by
+    from stratify.warehouse.connect import damaged_message, is_corrupt
 
     kept = "the last good lists stay published"
     message = f"stage {stage} failed: {type(exc).__name__}: {exc}"
-    if isinstance(exc, RunLocked):
-        return message, f"wait for the active run to finish; {kept}"
-    if isinstance(exc, ConfigError):
-        return message, f"correct the named key(s) in {cfg.path} and run again; {kept}"
     if _is_disk_full(exc):
         where = getattr(exc, "filename", None) or _full_where(cfg, exc)
         return (f"stage {stage} failed: the disk is full (writing {where}): {exc}",
@@ -157,18 +160,12 @@ def explain_failure(cfg: PlaceConfig, exc: BaseException, stage: str) -> tuple[s
     if isinstance(exc, PermissionError):
         return message, (f"make {exc.filename or cfg.out} writable by the user running stratify "
                          f"({_user()}), then run again; {kept}")
-    corrupt = is_corrupt(exc, cfg.warehouse)
-    if corrupt and "damaged" not in str(exc):  # found by a stage's query, not when the file was opened
-        message = f"stage {stage} failed: {damaged_message(cfg, exc)}"
-    if isinstance(exc, WarehouseError) or corrupt:
-        if "damaged" in message or "corrupt" in message.lower():
-            return message, (f"restore {cfg.warehouse} from its last backup, or rebuild it from the archive "
-                             f"{cfg.archive}; {kept}")
-        return message, f"see the message; if another program holds {cfg.warehouse}, stop it or wait; {kept}"
-    if type(exc).__name__ == "ModelError":
-        return message, f"restore the model file or run `stratify train --config {cfg.path}`; {kept}"
-    if type(exc).__name__ == "PublishCheckFailed":
-        return message, f"the built lists failed their checks and were not published: report this; {kept}"
+    if caused_by(exc, WarehouseDamaged) is None and is_corrupt(exc, cfg.warehouse):
+        # found by a stage's query, not when the file was opened: DuckDB's own error, worded as damage
+        exc = WarehouseDamaged(damaged_message(cfg, exc))
+        message = f"stage {stage} failed: {exc}"
+    if isinstance(exc, StratifyError):
+        return message, f"{exc.action_for(cfg)}; {kept}"
     return message, f"see the task log for the cause; the next run retries from the start; {kept}"
 
 

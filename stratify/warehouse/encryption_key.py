@@ -13,12 +13,9 @@ import os
 import sys
 
 from stratify.config import PlaceConfig
+from stratify.errors import WarehouseKeyError  # noqa: F401 (raised here; defined with stratify's other errors)
 
 MIN_KEY_LENGTH = 16
-
-
-class WarehouseKeyError(RuntimeError):
-    """The encrypted warehouse's key is missing or unusable; the message says which variable to set."""
 
 
 def warehouse_key(cfg: PlaceConfig) -> str:

@@ -345,7 +345,7 @@ def test_f_unusable_promoted_model_fails_the_night(place, clean_night2, capsys, 
     """Decision: the night fails at `score` and `latest` stays (no quiet crisis-only lists; see the table)."""
     import joblib
 
-    from stratify.model.train import MODEL_FORMAT
+    from stratify.model.registry import MODEL_FORMAT
 
     cfg = place
     before = published_tree(cfg)

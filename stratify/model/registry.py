@@ -1,0 +1,144 @@
+"""The model registry: a trained model saved beside its card, recorded in `models`, the promoted one read back.
+
+A saved model is a joblib file holding a plain dict (`ModelBundle.to_dict`,
+format `MODEL_FORMAT`) written by this scikit-learn; reading it back gives a
+`ModelBundle` or a `ModelError` that says what to do (restore the file,
+train again). Only one model is promoted at a time: the one the nightly run
+scores with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from stratify.config import PlaceConfig
+from stratify.errors import ModelError
+from stratify.model.card import write_model_card
+from stratify.run.audit import now_utc
+from stratify.warehouse.database import connect, fetch_one
+
+MODEL_FORMAT = 1
+
+
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A trained wobbling model and what it needs to score and explain: as saved, and as registered."""
+
+    model: Any  # a fitted scikit-learn classifier with `predict_proba`
+    algorithm: str  # the candidate chosen (`train.candidates`)
+    feature_columns: tuple[str, ...]  # the model's features, in the order of its input columns
+    reference: np.ndarray  # a typical person's feature values (the fitting rows' medians), for reasons
+    horizon_months: int
+    as_of: str  # ISO dates: trained as history was known on `as_of`, from snapshots `data_from`..`data_to`
+    data_from: str
+    data_to: str
+    metrics: dict  # every figure measured on the held-out period (`train._train_model`)
+    model_version: str = ""  # set when registered (`register`)
+    promotion: dict = field(default_factory=dict)  # {"promote": bool, "why": str}, set when registered
+    sklearn_version: str = sklearn.__version__
+    format: int = MODEL_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        """What is saved: a plain dict (a file that names no class of stratify's), feature columns as a list."""
+        saved = {f.name: getattr(self, f.name) for f in fields(self)}
+        saved["feature_columns"] = list(self.feature_columns)
+        return saved
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> "ModelBundle":
+        names = {f.name for f in fields(cls)}
+        missing = sorted(names - set(saved) - {"promotion"})
+        if missing:
+            raise KeyError(", ".join(missing))
+        values = {k: v for k, v in saved.items() if k in names}
+        values["feature_columns"] = tuple(values["feature_columns"])
+        return cls(**values)
+
+
+def model_version(bundle: ModelBundle) -> str:
+    """`<as_of>-<algorithm>-<digest of the metrics>`: the same data and code give the same version."""
+    digest = hashlib.sha256(json.dumps(bundle.metrics, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{bundle.as_of.replace('-', '')}-{bundle.algorithm[:3]}-{digest}"
+
+
+def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
+    """Save a trained bundle and its model card, record it, and promote it if `decision` says so."""
+    version = model_version(bundle)
+    bundle = replace(bundle, model_version=version, promotion=decision)
+    cfg.models.mkdir(parents=True, exist_ok=True)
+    path = cfg.models / f"wobbling-{version}.joblib"
+    tmp = path.with_suffix(".tmp")
+    joblib.dump(bundle.to_dict(), tmp)
+    tmp.replace(path)
+    card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+    result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
+              "path": str(path), "model_card": str(card), "metrics": bundle.metrics}
+    with connect(cfg) as con:
+        existing = fetch_one(con, "SELECT promoted FROM models WHERE model_version = $1", [version])
+        if existing is not None:  # the same data gave the same model: nothing new to register
+            return {**result, "promoted": existing[0], "why": "already registered"}
+        con.begin()
+        if decision["promote"]:
+            con.execute("UPDATE models SET promoted = false WHERE promoted")
+        con.execute(
+            "INSERT INTO models VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            [version, now_utc(), date.fromisoformat(bundle.as_of), date.fromisoformat(bundle.data_from),
+             date.fromisoformat(bundle.data_to), bundle.horizon_months, bundle.algorithm, str(path),
+             json.dumps(bundle.metrics, sort_keys=True), decision["promote"]],
+        )
+        con.commit()
+    return result
+
+
+def load_promoted(cfg: PlaceConfig, strict: bool = True) -> ModelBundle | None:
+    """The promoted model bundle, None if none was ever trained; errors say what to do.
+
+    With `strict=False` an unusable promoted model counts as none (training
+    a replacement must not fail because the old one cannot be read).
+    """
+    with connect(cfg) as con:
+        row = fetch_one(con, "SELECT model_version, path FROM models WHERE promoted")
+    if row is None:
+        return None
+    version, path = row
+    try:
+        return read_bundle(version, Path(path))
+    except ModelError:
+        if strict:
+            raise
+        return None
+
+
+def read_bundle(version: str, path: Path) -> ModelBundle:
+    """Load a saved model, refusing one this installation cannot use."""
+    if not path.exists():
+        raise ModelError(f"the promoted model {version} is missing at {path}; restore it or run `stratify train`")
+    try:
+        saved = joblib.load(path)
+    except Exception as exc:  # unpickling errors come in many types
+        raise ModelError(f"the promoted model {version} at {path} cannot be read ({exc}); run `stratify train`") from exc
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT or saved.get("sklearn_version") != sklearn.__version__:
+        got = saved.get("sklearn_version") if isinstance(saved, dict) else "unknown"
+        fmt = saved.get("format") if isinstance(saved, dict) else "unknown"
+        raise ModelError(
+            f"the promoted model {version} at {path} was saved by scikit-learn {got} in model format {fmt}; "
+            f"this installation has scikit-learn {sklearn.__version__} and reads model format {MODEL_FORMAT}: "
+            "run `stratify train`"
+        )
+    try:
+        return ModelBundle.from_dict(saved)
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"the promoted model {version} at {path} cannot be read (it lacks {exc}); "
+                         "run `stratify train`") from exc
+

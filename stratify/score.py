@@ -1,0 +1,210 @@
+"""The `score` stage: tier, score and severity for every listable person, into `scores`.
+
+Crisis comes from the rules (`crisis`); wobbling is the promoted model's
+probability of a first crisis within the horizon (a first model is trained
+if none was ever promoted). Reasons of people in crisis are the rules'
+reasons; wobbling people are explained by the stage that lists them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+from stratify.config import PlaceConfig
+from stratify.features.build import model_feature_columns
+from stratify.lists.queries import load_outcomes
+from stratify.model.explain import explain, load_explain_rows
+from stratify.model.predict import predict_scores
+from stratify.model.registry import ModelBundle, ModelError, load_promoted
+from stratify.model.train import train_model
+from stratify.run.audit import set_model_version
+from stratify.run.context import RunContext
+from stratify.run.summaries import write_stage_summary
+from stratify.warehouse.database import SQL_DIR, connect, read_sql
+
+# A person's tier in `scores`: in crisis, wobbling, or neither.
+TIERS = pa.array(["crisis", "wobbling", ""], pa.string())
+# Columns of the crisis table that scoring reads beside the features.
+CRISIS_COLUMNS = ("in_crisis", "crisis_rules", "crisis_reasons")
+
+
+def contact_columns(columns) -> list[str]:
+    """The feature columns counting contacts in 90 days per agency and event type (SMD domain counts excluded)."""
+    return [c for c in columns if c.endswith("_events_90d") and not c.startswith("smd_")]
+
+
+def severity_columns(columns) -> list[str]:
+    """The feature columns the crisis tier's severity adds up: contacts in 90 days, and SMD domains."""
+    return contact_columns(columns) + ["smd_domains_365d"]
+
+
+@dataclass
+class ScoringRows:
+    """Everyone listable tonight (in no particular order): the columns scoring needs, and the model's features as float32."""
+
+    frame: pd.DataFrame  # person_id, team, household_id, CRISIS_COLUMNS, severity_columns
+    X: np.ndarray | None  # (people x model features), None without a model
+
+
+def load_scoring_rows(con, bundle: ModelBundle | None) -> ScoringRows:
+    """Read only the columns scoring needs, the features through Arrow straight into one float32 matrix.
+
+    Reading all of `feat_person` (about 130 columns) into pandas and then
+    picking the features cost more than predicting used to. Only the few
+    people a team will see are read whole, for their reasons (`load_explain_rows`).
+    """
+    available = model_feature_columns(con)
+    features = list(bundle.feature_columns) if bundle is not None else []
+    missing = set(features) - set(available)
+    if missing:
+        raise ModelError(f"model {bundle.model_version} needs features this warehouse lacks "
+                         f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
+    wanted = sorted(set(features) | set(severity_columns(available)))
+    table = con.sql(read_sql(SQL_DIR / "score_rows.sql"), params={"columns": wanted}).to_arrow_table()
+    narrow = ["person_id", "team", "household_id", *CRISIS_COLUMNS, *severity_columns(available)]
+    frame = table.select(narrow).to_pandas()
+    X = None
+    if bundle is not None:
+        X = np.empty((table.num_rows, len(features)), dtype=np.float32, order="F")  # filled a column at a time
+        for j, name in enumerate(features):
+            X[:, j] = table.column(name).to_numpy()
+    return ScoringRows(frame, X)
+
+
+def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
+    """The nightly stage: `scores` for every listable person (training a first model if none).
+
+    If no model can be promoted (the first one trained was held back, e.g.
+    for a fairness gap), the lists carry the crisis tier only and the run's
+    summary says why; a biased model is never used just to fill a list.
+    A night that trains records the seconds it spent training
+    (`training_s`), so that a first load's figures can tell training from the rest.
+    """
+    trained, untrainable, training_s = None, None, None
+    bundle = load_promoted(cfg)
+    if bundle is None:
+        started = time.perf_counter()
+        try:
+            trained = train_model(cfg, ctx.as_of)
+        except ModelError as exc:  # e.g. too little history yet: crisis rules still work
+            untrainable = str(exc)
+        training_s = round(time.perf_counter() - started, 2)
+        bundle = load_promoted(cfg)
+    outcomes = load_outcomes(cfg, ctx.as_of) if bundle is not None else None
+    with connect(cfg) as con:
+        rows = load_scoring_rows(con, bundle)
+        with threadpool_limits(limits=cfg.duckdb.threads):
+            scores = score_frame(cfg, bundle, rows.frame, rows.X)
+            shown = shown_wobbling(cfg, scores, rows.frame["household_id"], outcomes, ctx.as_of)
+            if len(shown):
+                rows_shown = load_explain_rows(con, scores.loc[shown, "person_id"])
+                why = dict(zip(rows_shown["person_id"], explain(bundle, rows_shown)))
+                scores.loc[shown, "reasons"] = scores.loc[shown, "person_id"].map(why).to_numpy(dtype=object)
+        con.begin()
+        con.register("scores_in", scores)
+        con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
+        con.unregister("scores_in")
+        con.commit()
+    summary = {
+        "model_version": bundle.model_version if bundle else None,
+        "trained_now": trained is not None,
+        "scored": len(scores),
+        "crisis": int((scores["tier"] == "crisis").sum()),
+        "wobbling": int((scores["tier"] == "wobbling").sum()),
+    }
+    if training_s is not None:
+        summary["training_s"] = training_s
+    if untrainable:
+        summary["warning"] = f"no wobbling model could be trained ({untrainable}); lists show the crisis tier only."
+    elif bundle is None:
+        summary["warning"] = (
+            f"no promoted wobbling model: the model trained tonight ({trained['model_version']}) was held back "
+            f"({trained['why']}); lists show the crisis tier only. See {trained['model_card']}."
+        )
+    else:
+        set_model_version(cfg, ctx, bundle.model_version)
+    write_stage_summary(cfg, ctx, "model", summary)
+    return summary
+
+
+def score_frame(cfg: PlaceConfig, bundle: ModelBundle | None, df: pd.DataFrame,
+                X: np.ndarray | None = None) -> pd.DataFrame:
+    """Tier, score and severity for each person; reasons of those in crisis (wobbling reasons: `explain`).
+
+    `df` holds person_id, team, in_crisis, crisis_rules, crisis_reasons and
+    the severity's columns; `X` the model's features of the same rows
+    (taken from `df` when not given).
+    """
+    prob = np.zeros(len(df))  # no usable model: nobody is wobbling, crisis people still score 1
+    if bundle is not None and len(df):
+        if X is None:
+            X = df[list(bundle.feature_columns)].to_numpy(dtype=np.float32)
+        prob = predict_scores(bundle.model, X, workers=cfg.duckdb.threads)
+    crisis = df["in_crisis"].to_numpy(dtype=bool)
+    tier = np.where(crisis, 0, np.where(prob >= cfg.model.min_wobbling_score, 1, 2)).astype(np.int8)
+    # Columns stay Arrow strings (pandas' own); a round trip through Python str objects cost ~3 s at 3M people.
+    return pd.DataFrame({
+        "person_id": df["person_id"].array,
+        "team": df["team"].array,
+        "tier": pd.array(TIERS.take(tier), dtype="str"),
+        # In crisis now: the probability of being in crisis within the horizon is taken as 1.
+        "score": np.where(crisis, 1.0, prob).round(4),
+        # Orders the crisis tier: rules met, then contacts in 90 days, then domains.
+        "severity": (df["crisis_rules"].str.count(";") + (df["crisis_rules"] != "")).to_numpy() * 1_000_000
+                    + df[contact_columns(df.columns)].sum(axis=1).to_numpy() * 10
+                    + df["smd_domains_365d"].to_numpy(),
+        "reasons": df["crisis_reasons"].astype("str").array,
+    })
+
+
+def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series | None = None,
+                   outcomes: pd.DataFrame | None = None, as_of: date | None = None) -> pd.Index:
+    """The wobbling people a team may see tonight, to explain while the model is loaded.
+
+    Each team's top `capacity` by score; and, since the lists move people
+    with a recent status outcome to "already working with" or "snoozed" and
+    pull whole households in, also those people, the next ones by score in
+    their place, and the wobbling members of the households of each team's
+    leading people. A superset costs a few predictions; a person the lists
+    still show unexplained is explained in publish, which must first load
+    scikit-learn and the model (about 1.5 s).
+    `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
+    and `as_of` widen the set; without them it is the top `capacity` only.
+    """
+    moved: set = set()  # people a recent status outcome moves off the ranked list, freeing a place each
+    if outcomes is not None and as_of is not None and len(outcomes):
+        days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
+        age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
+        moved = set(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
+    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
+    chosen = _reaching_a_list(cfg, wob, "score", moved)
+    if household is None:
+        return chosen
+    crisis = scores.loc[scores["tier"] == "crisis", ["person_id", "team", "severity"]]
+    leaders = chosen.union(_reaching_a_list(cfg, crisis, "severity", moved))
+    homes = household.loc[leaders].dropna()
+    led = set(zip(scores.loc[homes.index, "team"], homes))
+    near = wob.index[household.loc[wob.index].isin(homes.unique())]  # wobbling people sharing a leader's household id
+    members = [i for i, team, home in zip(near, scores.loc[near, "team"], household.loc[near]) if (team, home) in led]
+    return chosen.union(pd.Index(members, dtype=chosen.dtype))
+
+
+def _reaching_a_list(cfg: PlaceConfig, rows: pd.DataFrame, by: str, moved: set) -> pd.Index:
+    """Rows of one tier that may be shown: each team's top `capacity` by `by`, one more per person of
+    the tier that an outcome moves to a section (freeing a place), and those people themselves."""
+    off = rows["person_id"].isin(moved)
+    ordered = rows.sort_values([by, "person_id"], ascending=[False, True])  # ties go to the smaller pseudonym
+    rank = ordered.groupby("team").cumcount().add(1).reindex(rows.index)
+    return rows.index[(rank <= _capacities(cfg, rows["team"]) + off.groupby(rows["team"]).transform("sum")) | off]
+
+
+def _capacities(cfg: PlaceConfig, teams: pd.Series) -> pd.Series:
+    """Each row's team capacity (looked up once per team, not once per row)."""
+    return teams.map({t: cfg.capacity(t) for t in teams.unique()}).astype("int64")
