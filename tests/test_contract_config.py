@@ -207,3 +207,59 @@ def test_feature_names_known_at_load_are_the_columns_the_night_builds(tmp_path):
                                 "'feat_person' ORDER BY column_index").fetchall())
     assert feature_columns(cfg.domains) == real
     assert {"smd_domains_365d", "health_ae_attendance_90d", "police_events_90d"} <= set(real)
+
+
+def test_quote_identifier_takes_only_names_stratify_defines():
+    from stratify.errors import WarehouseError
+    from stratify.warehouse.identifiers import quote_identifier, render_identifier
+
+    for name in ("raw_events", "publications", "feat_person", "person_id", "lsoa21", "health_ae_attendance_90d"):
+        assert quote_identifier(name) == f'"{name}"'
+    for bad in ("not_a_table", 'x"; DROP TABLE runs; --', "Persons", "", "a" * 70, None):
+        with pytest.raises(WarehouseError, match="refusing to put"):
+            quote_identifier(bad)
+    assert quote_identifier("my_column", allowed={"my_column"}) == '"my_column"'
+    with pytest.raises(WarehouseError):
+        render_identifier("raw_events", {"raw_register"})  # known, but not on this caller's list
+
+
+def test_every_kind_of_error_carries_its_action_and_exit_code(tmp_path):
+    """explain_failure and the CLI use the error's own action (subclasses too), never its class name."""
+    from stratify import errors
+    from stratify.run.status import explain_failure
+
+    (tmp_path / "p.yaml").write_text("place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n\n")
+    cfg = load_config(tmp_path / "p.yaml")
+
+    class StaleModel(errors.ModelError):
+        pass
+
+    cases = [(StaleModel("model too old"), "run `stratify train --config"),
+             (errors.ConfigError("rules[0].feature: x"), f"correct the named key(s) in {cfg.path}"),
+             (errors.RunLocked("run r is active", {}), "wait for the active run to finish"),
+             (errors.WarehouseLocked("held"), "wait for the program holding"),
+             (errors.WarehouseDamaged("bad"), f"restore {cfg.warehouse} from its last backup"),
+             (errors.PublishCheckFailed("bad list"), "failed their checks"),
+             (RuntimeError("boom"), "see the task log")]
+    for exc, action in cases:
+        message, said = explain_failure(cfg, exc, "score")
+        assert action in said and said.endswith("the last good lists stay published"), (exc, said)
+        assert "stage score failed" in message
+    assert [e.exit_code for e in (errors.ConfigError(), errors.RunLocked("x"), errors.PublishHeld(),
+                                  errors.ModelError(), errors.AccessRefused())] == [2, 4, 3, 1, 1]
+
+
+def test_the_cli_prints_the_errors_action_and_exits_with_its_code(tmp_path, capsys, monkeypatch):
+    from stratify.cli import main
+    from stratify.errors import ModelError
+    import stratify.model.train as train
+
+    def no_model(cfg, as_of, answer_key=None):
+        raise ModelError("too little history to train: 3 months, 24 needed")
+
+    monkeypatch.setattr(train, "train_model", no_model)
+    (tmp_path / "p.yaml").write_text("place: x\nlanding: l\nwarehouse: w\nout: o\nneighbourhoods: n\n")
+    assert main(["train", "--config", str(tmp_path / "p.yaml"), "--as-of", "2026-11-20"]) == 1
+    err = capsys.readouterr().err
+    assert "too little history" in err and f"What to do: restore the model file or run `stratify train --config " \
+        f"{tmp_path / 'p.yaml'}`" in err

@@ -114,15 +114,15 @@ def read_status(cfg: PlaceConfig) -> dict | None:
 
 
 def _is_disk_full(exc: BaseException) -> bool:
-    """A full disk anywhere in the chain: by errno where Python raised it; by DuckDB's words where DuckDB did
-    (DuckDB 2.0 raises a plain IOException for a failed write, with no errno and no type of its own)."""
-    import duckdb
+    """A full disk anywhere in the chain: by errno where Python raised it, else by the words.
 
+    DuckDB 2.0 (a plain IOException) and pyarrow raise a failed write with no errno and no type of its own
+    for a full disk, so for them the text is the only sign.
+    """
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if isinstance(exc, duckdb.Error) and ("No space left on device" in str(exc) or
-                                               "disk is full" in str(exc).lower()):
+        if "No space left on device" in str(exc) or "disk is full" in str(exc).lower():
             return True
         exc = exc.__cause__ or exc.__context__
     return False
