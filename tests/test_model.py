@@ -335,3 +335,19 @@ def test_publish_renders_the_lists_table_and_refuses_a_run_that_was_not_ranked(t
     assert published["score"].tolist() == [f"{s:.4f}" for s in listed["score"]]
     with pytest.raises(ListsNotRanked, match="rank stage has not run"):
         load_lists(trained, RunContext("20261120T000000000000Z", trained.place, AS_OF))
+
+
+def test_train_before_any_night_stops_with_exit_2_and_says_to_run_first(tmp_path, capsys):
+    from stratify.cli import main
+    from stratify.warehouse.database import connect
+
+    cfg = write_place(tmp_path)
+    synthesize(cfg, people=300, as_of=AS_OF, seed=3)  # deliveries have landed; no night has loaded them
+    assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert "stratify run" in err and "first" in err and "Catalog Error" not in err
+    assert not cfg.warehouse.exists()  # asking does not create a warehouse
+    with connect(cfg):
+        pass  # a warehouse with its audit tables, but nobody linked
+    assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
+    assert "no linked people yet" in capsys.readouterr().err
