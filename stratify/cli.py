@@ -76,10 +76,14 @@ def read_status_stage(cfg) -> str | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from stratify.model.train import train_model
+    from stratify.model.train import NoHistoryYet, train_model
 
     cfg = load_config(args.config)
-    result = train_model(cfg, args.as_of, answer_key=args.answer_key)
+    try:
+        result = train_model(cfg, args.as_of, answer_key=args.answer_key)
+    except NoHistoryYet as exc:  # like a configuration error: nothing ran, the user must act first
+        print(f"stratify: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2, default=str))
     print(f"\nModel card: {result['model_card']}")
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,6 @@ from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
 from stratify.features.build import model_feature_columns
-from stratify.lists.queries import load_outcomes
-from stratify.model.explain import explain, load_explain_rows
 from stratify.model.predict import predict_scores
 from stratify.model.registry import ModelBundle, ModelError, load_promoted
 from stratify.model.train import train_model
@@ -49,7 +46,7 @@ def severity_columns(columns) -> list[str]:
 class ScoringRows:
     """Everyone listable tonight (in no particular order): the columns scoring needs, and the model's features as float32."""
 
-    frame: pd.DataFrame  # person_id, team, household_id, CRISIS_COLUMNS, severity_columns
+    frame: pd.DataFrame  # person_id, team, CRISIS_COLUMNS, severity_columns
     X: np.ndarray | None  # (people x model features), None without a model
 
 
@@ -58,7 +55,8 @@ def load_scoring_rows(con, bundle: ModelBundle | None) -> ScoringRows:
 
     Reading all of `feat_person` (about 130 columns) into pandas and then
     picking the features cost more than predicting used to. Only the few
-    people a team will see are read whole, for their reasons (`load_explain_rows`).
+    people a team will see are read whole, for their reasons, by the rank
+    stage (`stratify.model.explain.load_explain_rows`).
     """
     available = model_feature_columns(con)
     features = list(bundle.feature_columns) if bundle is not None else []
@@ -68,7 +66,7 @@ def load_scoring_rows(con, bundle: ModelBundle | None) -> ScoringRows:
                          f"({', '.join(sorted(missing)[:5])}); run `stratify train`")
     wanted = sorted(set(features) | set(severity_columns(available)))
     table = con.sql(read_sql(SQL_DIR / "score_rows.sql"), params={"columns": wanted}).to_arrow_table()
-    narrow = ["person_id", "team", "household_id", *CRISIS_COLUMNS, *severity_columns(available)]
+    narrow = ["person_id", "team", *CRISIS_COLUMNS, *severity_columns(available)]
     frame = table.select(narrow).to_pandas()
     X = None
     if bundle is not None:
@@ -97,16 +95,10 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
             untrainable = str(exc)
         training_s = round(time.perf_counter() - started, 2)
         bundle = load_promoted(cfg)
-    outcomes = load_outcomes(cfg, ctx.as_of) if bundle is not None else None
     with connect(cfg) as con:
         rows = load_scoring_rows(con, bundle)
         with threadpool_limits(limits=cfg.duckdb.threads):
             scores = score_frame(cfg, bundle, rows.frame, rows.X)
-            shown = shown_wobbling(cfg, scores, rows.frame["household_id"], outcomes, ctx.as_of)
-            if len(shown):
-                rows_shown = load_explain_rows(con, scores.loc[shown, "person_id"])
-                why = dict(zip(rows_shown["person_id"], explain(bundle, rows_shown)))
-                scores.loc[shown, "reasons"] = scores.loc[shown, "person_id"].map(why).to_numpy(dtype=object)
         con.begin()
         con.register("scores_in", scores)
         con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
@@ -136,7 +128,10 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
 
 def score_frame(cfg: PlaceConfig, bundle: ModelBundle | None, df: pd.DataFrame,
                 X: np.ndarray | None = None) -> pd.DataFrame:
-    """Tier, score and severity for each person; reasons of those in crisis (wobbling reasons: `explain`).
+    """Tier, score and severity for each person; the rules' reasons of those in crisis.
+
+    Wobbling people are explained by the rank stage, for the people it lists
+    (`stratify.lists.stage.explain_shown`).
 
     `df` holds person_id, team, in_crisis, crisis_rules, crisis_reasons and
     the severity's columns; `X` the model's features of the same rows
@@ -162,49 +157,3 @@ def score_frame(cfg: PlaceConfig, bundle: ModelBundle | None, df: pd.DataFrame,
                     + df["smd_domains_365d"].to_numpy(),
         "reasons": df["crisis_reasons"].astype("str").array,
     })
-
-
-def shown_wobbling(cfg: PlaceConfig, scores: pd.DataFrame, household: pd.Series | None = None,
-                   outcomes: pd.DataFrame | None = None, as_of: date | None = None) -> pd.Index:
-    """The wobbling people a team may see tonight, to explain while the model is loaded.
-
-    Each team's top `capacity` by score; and, since the lists move people
-    with a recent status outcome to "already working with" or "snoozed" and
-    pull whole households in, also those people, the next ones by score in
-    their place, and the wobbling members of the households of each team's
-    leading people. A superset costs a few predictions; a person the lists
-    still show unexplained is explained in publish, which must first load
-    scikit-learn and the model (about 1.5 s).
-    `household` (aligned to `scores`), `outcomes` (`lists.load_outcomes`)
-    and `as_of` widen the set; without them it is the top `capacity` only.
-    """
-    moved: set = set()  # people a recent status outcome moves off the ranked list, freeing a place each
-    if outcomes is not None and as_of is not None and len(outcomes):
-        days = max(cfg.lists.already_working_days, cfg.lists.snooze_days)
-        age = (pd.Timestamp(as_of) - pd.to_datetime(outcomes["status_date"])).dt.days
-        moved = set(outcomes.loc[outcomes["status_outcome"].notna() & (age < days), "person_id"])
-    wob = scores.loc[scores["tier"] == "wobbling", ["person_id", "team", "score"]]
-    chosen = _reaching_a_list(cfg, wob, "score", moved)
-    if household is None:
-        return chosen
-    crisis = scores.loc[scores["tier"] == "crisis", ["person_id", "team", "severity"]]
-    leaders = chosen.union(_reaching_a_list(cfg, crisis, "severity", moved))
-    homes = household.loc[leaders].dropna()
-    led = set(zip(scores.loc[homes.index, "team"], homes))
-    near = wob.index[household.loc[wob.index].isin(homes.unique())]  # wobbling people sharing a leader's household id
-    members = [i for i, team, home in zip(near, scores.loc[near, "team"], household.loc[near]) if (team, home) in led]
-    return chosen.union(pd.Index(members, dtype=chosen.dtype))
-
-
-def _reaching_a_list(cfg: PlaceConfig, rows: pd.DataFrame, by: str, moved: set) -> pd.Index:
-    """Rows of one tier that may be shown: each team's top `capacity` by `by`, one more per person of
-    the tier that an outcome moves to a section (freeing a place), and those people themselves."""
-    off = rows["person_id"].isin(moved)
-    ordered = rows.sort_values([by, "person_id"], ascending=[False, True])  # ties go to the smaller pseudonym
-    rank = ordered.groupby("team").cumcount().add(1).reindex(rows.index)
-    return rows.index[(rank <= _capacities(cfg, rows["team"]) + off.groupby(rows["team"]).transform("sum")) | off]
-
-
-def _capacities(cfg: PlaceConfig, teams: pd.Series) -> pd.Series:
-    """Each row's team capacity (looked up once per team, not once per row)."""
-    return teams.map({t: cfg.capacity(t) for t in teams.unique()}).astype("int64")

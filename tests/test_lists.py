@@ -491,3 +491,55 @@ def test_every_team_has_its_files_and_only_its_own_people(two_nights):
         others = {h for h in seen if h in team_of and team_of[h] != team} - moved_away
         assert not others, f"team {team}'s files hold {len(others)} pseudonyms of other teams' people"
         assert n["lists2"][team]["person_id"].isin(list(seen)).all()
+
+
+# --------------------------------------------------------------------------- the lists table
+
+
+def test_the_lists_table_gives_publish_back_exactly_what_rank_built(tmp_path):
+    from stratify.lists.table import load_lists, save_lists
+    from stratify.publish.stage import write_list
+    from stratify.publish.team_page import SECTION_COLUMNS, write_csv
+    from stratify.run.context import RunContext
+
+    cfg = write_place(tmp_path)
+    c = cand([(1, "crisis", 1.0, 3_000_000, 7), (2, "wobbling", 0.9, 0, 7), (3, "wobbling", 0.8, 0, None),
+              (4, "crisis", 1.0, 1_000_000, None), (5, "wobbling", 0.7, 0, None), (6, "wobbling", 0.6, 0, None)])
+    # as DuckDB hands a count over (nullable), one of them unknown
+    c["household_members"] = pd.array([2, 2, 1, 1, None, 1], dtype="Int32")
+    outcomes = pd.DataFrame([outcome(4, "engaged", 5, last="engaged"), outcome(5, "declined", 5, last="declined"),
+                             outcome(3, "contacted", 400, last="contacted")])
+    outcomes.loc[2, "status_outcome"] = None
+    previous = pd.DataFrame({"rank": ["1", "2", "3"], "person_id": [pid(1), pid(9), pid(5)],
+                             "household_id": ["", "", ""], "tier": ["crisis", "wobbling", "wobbling"],
+                             "score": ["1.0000", "0.5000", "0.7000"]})
+    status = pd.DataFrame([{"person_id": pid(9), "team": "NT01", "died": True, "tier": "", "score": None},
+                           {"person_id": pid(5), "team": "NT01", "died": False, "tier": "wobbling", "score": 0.7}])
+    built = {"NT01": build_team_lists("NT01", 3, c, outcomes, no_history(), previous, status, RULES, AS_OF),
+             "NT02": build_team_lists("NT02", 5, cand([]), no_outcomes(), no_history(), None, pd.DataFrame(), RULES,
+                                      AS_OF)}
+    t = built["NT01"]
+    assert len(t.listed) and len(t.already_working) and len(t.snoozed) and len(t.dropped)  # every section is tried
+    ctx = RunContext("20261120T010000000000Z", cfg.place, AS_OF)
+    save_lists(cfg, ctx, built)
+    loaded = load_lists(cfg, ctx)
+    assert list(loaded) == list(cfg.teams)
+    for team, want in built.items():
+        got = loaded[team]
+        assert (got.team, got.capacity, got.previous_published, got.counts) == \
+               (want.team, want.capacity, want.previous_published, want.counts)
+        for name in ("a", "b"):
+            write_list(tmp_path / name / f"{team}.csv", (want if name == "a" else got).listed)
+        assert (tmp_path / "a" / f"{team}.csv").read_bytes() == (tmp_path / "b" / f"{team}.csv").read_bytes()
+        for section, columns in SECTION_COLUMNS.items():
+            a = write_csv(tmp_path / f"a-{team}-{section}.csv", getattr(want, section), columns)
+            b = write_csv(tmp_path / f"b-{team}-{section}.csv", getattr(got, section), columns)
+            assert a.read_bytes() == b.read_bytes(), (team, section)
+        for frame in ("listed", "already_working", "snoozed"):
+            cols = ["person_id", "household_id", "household_rank", "household_tier", "household_members", "note",
+                    "last_outcome", "last_outcome_date", "outcome", "outcome_date", "until"]
+            w, g = getattr(want, frame), getattr(got, frame)
+            cols = [x for x in cols if x in g.columns]
+            assert w[cols].astype(object).fillna("").values.tolist() == g[cols].astype(object).fillna("").values.tolist()
+        assert want.dropped.to_dict("records") == got.dropped.to_dict("records") or \
+               want.dropped.fillna(-1).to_dict("records") == got.dropped.fillna(-1).to_dict("records")

@@ -11,7 +11,6 @@ from helpers import write_place
 from stratify.model.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
 from stratify.model.registry import ModelError, load_promoted, read_bundle
 from stratify.model.train import Split, promotion_decision, snapshot_dates, train_model
-from stratify.score import shown_wobbling
 from stratify.run.pipeline import run_pipeline
 from stratify.synth.generate import synthesize
 
@@ -249,10 +248,9 @@ def test_the_scores_table_is_the_model_on_every_listable_person(trained):
     assert scores["severity"].tolist() == (rule_count * 1_000_000 + contacts * 10 + rows["smd_domains_365d"]).tolist()
     wobbling = scores[scores["tier"] == "wobbling"]
     assert len(wobbling) and (wobbling["score"] >= trained.model.min_wobbling_score).all()
-    explained = set(wobbling.loc[wobbling["reasons"].fillna("") != "", "person_id"])
-    likeliest = wobbling.sort_values(["score", "person_id"], ascending=[False, True]).groupby("team").head(5)
-    assert set(likeliest["person_id"]) <= explained  # each team's top `capacity` (5), and
-    assert len(explained) <= 2 * (trained.capacity("NT01") + trained.capacity("NT02"))  # few more
+    assert (wobbling["reasons"].fillna("") == "").all(), "scoring only scores: the rank stage explains"
+    crisis = scores[scores["tier"] == "crisis"].set_index("person_id")
+    assert (crisis["reasons"] == rows.set_index("person_id").loc[crisis.index, "crisis_reasons"]).all()
 
 
 def _explain_by_occluding_every_feature(bundle, rows: pd.DataFrame) -> list[str]:
@@ -295,40 +293,61 @@ def test_a_night_that_trains_records_its_training_seconds(trained):
     assert model["trained_now"] is True and model["training_s"] > 0
 
 
-def test_the_people_explained_at_scoring_cover_outcome_sections_and_households(tmp_path):
-    cfg = write_place(tmp_path)  # capacity 5 per team
-    people = [f"p{i}" for i in range(1, 9)] + ["c1", "q1"]
-    scores = pd.DataFrame({
-        "person_id": people,
-        "team": ["NT01"] * 9 + ["NT02"],
-        "tier": ["wobbling"] * 8 + ["crisis", "wobbling"],
-        "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 1.0, 0.5],
-        "severity": [0] * 8 + [1_000_000, 0],
-    })
-    household = pd.Series([None] * 6 + ["H1", None, "H1", "H1"])  # p7 lives with c1; q1 is in another team
-    outcomes = pd.DataFrame({
-        "person_id": ["p2", "p8"], "team": ["NT01", "NT01"], "status_outcome": ["declined", "engaged"],
-        "status_date": pd.to_datetime([AS_OF - pd.Timedelta(days=10), AS_OF - pd.Timedelta(days=200)]),
-    })
-    chosen = set(scores.loc[shown_wobbling(cfg, scores, household, outcomes, AS_OF), "person_id"])
-    # p2 is snoozed, so p6 moves up into the capacity of 5; p7 comes with its household's crisis lead;
-    # p8's outcome is too old to move it; q1 leads its own team's list.
-    assert chosen == {"p1", "p2", "p3", "p4", "p5", "p6", "p7", "q1"}
-    assert set(scores.loc[shown_wobbling(cfg, scores), "person_id"]) == {"p1", "p2", "p3", "p4", "p5", "q1"}
+def test_the_rank_stage_explains_exactly_the_wobbling_people_it_lists(trained):
+    import duckdb
+
+    from stratify.model.explain import explain
+
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        shown = con.execute("SELECT l.person_id, l.reasons FROM lists AS l WHERE l.tier = 'wobbling' "
+                            "AND l.section <> 'dropped' ORDER BY l.person_id").df()
+        crisis = con.execute("SELECT l.reasons, s.reasons AS rules FROM lists AS l JOIN scores AS s USING (person_id) "
+                             "WHERE l.tier = 'crisis' AND l.section <> 'dropped'").df()
+    finally:
+        con.close()
+    assert len(shown) and shown["person_id"].is_unique
+    bundle = load_promoted(trained)
+    rows = _feature_rows(trained).set_index("person_id").loc[shown["person_id"]].reset_index()
+    assert shown["reasons"].tolist() == explain(bundle, rows)  # each explained on their own row, nobody else
+    assert (crisis["reasons"] == crisis["rules"]).all() and len(crisis)
+    manifest_stages = __import__("json").loads((trained.out / "latest" / "manifest.json").read_text())["stages"]
+    assert manifest_stages["rank"]["explained"] == len(shown)
 
 
+def test_publish_renders_the_lists_table_and_refuses_a_run_that_was_not_ranked(trained):
+    import duckdb
 
-def test_a_crisis_person_moved_to_a_section_lets_the_next_crisis_household_in_and_its_wobbling_member_is_explained(tmp_path):
-    cfg = write_place(tmp_path)  # capacity 5 per team
-    scores = pd.DataFrame({
-        "person_id": [f"c{i}" for i in range(1, 7)] + ["w1"] + [f"w{i}" for i in range(2, 7)],
-        "team": ["NT01"] * 12,
-        "tier": ["crisis"] * 6 + ["wobbling"] * 6,
-        "score": [1.0] * 6 + [0.05, 0.9, 0.8, 0.7, 0.6, 0.5],  # w1 is not among the five likeliest wobbling
-        "severity": [6, 5, 4, 3, 2, 1] + [0] * 6,
-    })
-    household = pd.Series([None] * 5 + ["H9", "H9"] + [None] * 5)  # w1 lives with c6, the sixth person in crisis
-    outcomes = pd.DataFrame({"person_id": ["c1"], "team": ["NT01"], "status_outcome": ["engaged"],
-                             "status_date": pd.to_datetime([AS_OF - pd.Timedelta(days=3)])})
-    assert "w1" in set(scores.loc[shown_wobbling(cfg, scores, household, outcomes, AS_OF), "person_id"])
-    assert "w1" not in set(scores.loc[shown_wobbling(cfg, scores, household, outcomes.iloc[0:0], AS_OF), "person_id"])
+    from stratify.lists.table import ListsNotRanked, load_lists
+    from stratify.run.context import RunContext
+
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        run_id = con.execute("SELECT DISTINCT run_id FROM lists").fetchall()
+        listed = con.execute("SELECT team, rank, person_id, score FROM lists WHERE section = 'listed' "
+                             "ORDER BY team, rank").df()
+    finally:
+        con.close()
+    assert len(run_id) == 1
+    published = pd.concat(pd.read_csv(p, dtype=str, keep_default_na=False).assign(team=p.stem)
+                          for p in sorted((trained.out / "latest" / "lists").glob("*.csv")))
+    assert published["person_id"].tolist() == listed["person_id"].tolist()
+    assert published["score"].tolist() == [f"{s:.4f}" for s in listed["score"]]
+    with pytest.raises(ListsNotRanked, match="rank stage has not run"):
+        load_lists(trained, RunContext("20261120T000000000000Z", trained.place, AS_OF))
+
+
+def test_train_before_any_night_stops_with_exit_2_and_says_to_run_first(tmp_path, capsys):
+    from stratify.cli import main
+    from stratify.warehouse.database import connect
+
+    cfg = write_place(tmp_path)
+    synthesize(cfg, people=300, as_of=AS_OF, seed=3)  # deliveries have landed; no night has loaded them
+    assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert "stratify run" in err and "first" in err and "Catalog Error" not in err
+    assert not cfg.warehouse.exists()  # asking does not create a warehouse
+    with connect(cfg):
+        pass  # a warehouse with its audit tables, but nobody linked
+    assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
+    assert "no linked people yet" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Earlier published lists (`list_history`): each person's rows, read back for snoozing, and tonight's saved."""
+"""Earlier published lists: the ones `latest` shows, and `list_history` (read back for snoozing; tonight's saved)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import pandas as pd
 import pyarrow as pa
 
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
+from stratify.run.context import RunContext, latest_link
 from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
 from stratify.warehouse.people import query_for_people
+
+
+def previous_lists(cfg: PlaceConfig) -> dict[str, pd.DataFrame]:
+    """The lists of the currently published run, per team (empty before the first run)."""
+    folder = latest_link(cfg) / "lists"
+    if not folder.is_dir():
+        return {}
+    return {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in folder.glob("*.csv")}
 
 
 def history_by_person(history: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:

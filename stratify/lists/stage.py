@@ -1,22 +1,46 @@
-"""Every team's lists for tonight, from the warehouse and the previous published lists."""
+"""The `rank` stage: every team's lists for tonight, explained, into the `lists` table.
+
+Reads the tiered people (`scores`, `persons`, `feat_person`), the teams'
+outcomes, the earlier published lists (`list_history`) and the lists now
+published (`<out>/latest`), builds each team's lists with the pure rules of
+this package (`team.build_team_lists`), explains exactly the wobbling people
+those lists show (with the model the score stage used), and writes them to
+`lists` / `list_teams` for publish to render.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
-from stratify.lists.history import read_history
+from stratify.lists.history import previous_lists, read_history
 from stratify.lists.outcomes import SNOOZING
 from stratify.lists.queries import read_candidates, read_outcomes, read_status
-from stratify.lists.team import TeamLists, build_team_lists
+from stratify.lists.table import save_lists
+from stratify.lists.team import TeamLists, build_team_lists, list_totals
+from stratify.model.explain import explain, load_explain_rows
+from stratify.model.registry import ModelError, run_model
 from stratify.run.context import RunContext
-from stratify.warehouse.database import connect, fetch_one
+from stratify.run.summaries import write_stage_summary
+from stratify.warehouse.database import connect
+
+
+def rank_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
+    """The nightly stage: build, explain and save every configured team's lists; a short summary.
+
+    Running it again for the same run replaces its lists (an Airflow retry).
+    """
+    teams = assemble_lists(cfg, ctx, previous_lists(cfg))
+    explained = explain_shown(cfg, ctx, teams)
+    rows = save_lists(cfg, ctx, teams)
+    summary = {"teams": len(teams), "rows": rows, "explained": explained, **list_totals(teams)}
+    write_stage_summary(cfg, ctx, "rank", summary)
+    return summary
 
 
 def assemble_lists(cfg: PlaceConfig, ctx: RunContext, previous: dict[str, pd.DataFrame]) -> dict[str, TeamLists]:
-    """Every configured team's lists for tonight, from the warehouse and the previous published lists."""
+    """Every configured team's lists for tonight (wobbling people not yet explained: `explain_shown`)."""
     earlier = [p["person_id"] for p in previous.values() if not p.empty]
     with connect(cfg) as con:  # one connection for the night's four reads
         candidates = read_candidates(con)
@@ -30,39 +54,36 @@ def assemble_lists(cfg: PlaceConfig, ctx: RunContext, previous: dict[str, pd.Dat
             candidates[candidates["team"] == team], outcomes[outcomes["team"] == team].drop(columns=["team"]),
             history[history["team"] == team], previous.get(team), status, cfg.lists, ctx.as_of,
         )
-    _fill_reasons(cfg, ctx, teams)
     return teams
 
 
-def _fill_reasons(cfg: PlaceConfig, ctx: RunContext, teams: dict[str, TeamLists]) -> None:
-    """Explain every shown wobbling person the scoring stage left without reasons."""
-    frames = [f for t in teams.values() for f in (t.listed, t.already_working, t.snoozed) if not f.empty]
-    missing = {pid for f in frames for pid, tier, why in zip(f["person_id"], f["tier"], f["reasons"])
-               if tier == "wobbling" and not (isinstance(why, str) and why)}
-    found = explain_missing(cfg, ctx, missing)
-    for f in frames:
-        empty = ~f["reasons"].map(lambda r: isinstance(r, str) and bool(r))
-        f.loc[empty, "reasons"] = f.loc[empty, "person_id"].map(found).fillna("")
+def explain_shown(cfg: PlaceConfig, ctx: RunContext, teams: dict[str, TeamLists]) -> int:
+    """Give every wobbling person the lists show (ranked, already working, snoozed) the model's reasons.
 
-
-def explain_missing(cfg: PlaceConfig, ctx: RunContext, person_ids) -> dict[str, str]:
-    """Reasons for wobbling people shown tonight whom the scoring stage did not explain.
-
-    The scoring stage explains everyone it expects a list to show
-    (`model.shown_wobbling`); anyone the lists show beyond that set is
-    explained here with the same model (loading it costs about 1.5 s).
+    People in crisis keep the rules' reasons; a row left without reasons
+    gets "". Returns how many people were explained.
     """
+    frames = [f for t in teams.values() for f in (t.listed, t.already_working, t.snoozed) if not f.empty]
+    wobbling = {pid for f in frames for pid, tier in zip(f["person_id"], f["tier"]) if tier == "wobbling"}
+    found = reasons_for(cfg, ctx, wobbling)
+    for f in frames:
+        shown = f["tier"] == "wobbling"
+        f.loc[shown, "reasons"] = f.loc[shown, "person_id"].map(found)
+        empty = ~f["reasons"].map(lambda r: isinstance(r, str) and bool(r))
+        f.loc[empty, "reasons"] = ""
+    return len(found)
+
+
+def reasons_for(cfg: PlaceConfig, ctx: RunContext, person_ids) -> dict[str, str]:
+    """Each of these wobbling people's reasons, from the model the run scored with (`explain`)."""
     ids = sorted(set(person_ids))
     if not ids:
         return {}
-    from stratify.model.explain import explain, load_explain_rows
-    from stratify.model.registry import read_bundle
-
+    bundle = run_model(cfg, ctx.run_id)
+    if bundle is None:
+        raise ModelError(f"{len(ids)} people are wobbling tonight but run {ctx.run_id} recorded no model to "
+                         "explain them with: run the night again (`stratify run`)")
     with connect(cfg) as con:
-        row = fetch_one(con, "SELECT m.model_version, m.path FROM runs r JOIN models m USING (model_version) "
-                             "WHERE r.run_id = $1", [ctx.run_id])
-        if row is None:
-            return {}
         rows = load_explain_rows(con, ids)
-    bundle = read_bundle(row[0], Path(row[1]))
-    return dict(zip(rows["person_id"], explain(bundle, rows)))
+    with threadpool_limits(limits=cfg.duckdb.threads):
+        return dict(zip(rows["person_id"], explain(bundle, rows)))

@@ -16,6 +16,8 @@ from stratify.lists.rank import TIERS, rank_team
 EXTRA_COLUMNS = ("household_rank", "household_listed", "household_members", "last_outcome", "last_outcome_date",
                  "note")
 SECTION_COLUMNS = ("person_id", "household_id", "tier", "score", "reasons", "agencies", "outcome", "outcome_date")
+# What `TeamLists.counts` holds, in this order.
+COUNT_KEYS = ("listed_crisis", "listed_wobbling", "already_working", "snoozed", "dropped", "new")
 
 
 @dataclass
@@ -61,7 +63,7 @@ def build_team_lists(team: str, capacity: int, candidates: pd.DataFrame, outcome
 
     already, snoozed = section("already_working"), section("snoozed")
     dropped = dropped_people(team, capacity, previous, listed, status, sections, rules)
-    counts = {
+    counts = {  # the keys of COUNT_KEYS
         "listed_crisis": int((listed["tier"] == "crisis").sum()),
         "listed_wobbling": int((listed["tier"] == "wobbling").sum()),
         "already_working": len(already), "snoozed": len(snoozed), "dropped": len(dropped),
@@ -90,3 +92,9 @@ def frame_records(frame: pd.DataFrame, columns: list[str] | None = None) -> list
         return [{} for _ in range(n)]
     values = [frame[c].tolist() if c in frame.columns else [float("nan")] * n for c in columns]
     return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def list_totals(teams: dict[str, TeamLists]) -> dict[str, int]:
+    """The night's totals over all teams (listed, new, already working, snoozed, dropped), for the stage summaries."""
+    keys = ("listed_crisis", "listed_wobbling", "new", "already_working", "snoozed", "dropped")
+    return {k: sum(int(t.counts.get(k, 0)) for t in teams.values()) for k in keys}

@@ -142,3 +142,11 @@ def read_bundle(version: str, path: Path) -> ModelBundle:
         raise ModelError(f"the promoted model {version} at {path} cannot be read (it lacks {exc}); "
                          "run `stratify train`") from exc
 
+
+
+def run_model(cfg: PlaceConfig, run_id: str) -> ModelBundle | None:
+    """The model a run scored with (`runs.model_version`, set by the score stage), None if it used none."""
+    with connect(cfg) as con:
+        row = fetch_one(con, "SELECT m.model_version, m.path FROM runs r JOIN models m USING (model_version) "
+                             "WHERE r.run_id = $1", [run_id])
+    return None if row is None else read_bundle(row[0], Path(row[1]))

@@ -37,7 +37,32 @@ from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precis
                                        selected_at_capacity)
 from stratify.model.registry import ModelBundle, ModelError, load_promoted, register
 from stratify.rules import crisis_flags, required_columns
-from stratify.warehouse.database import SQL_DIR, connect, read_sql, run_sql_file
+from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
+
+
+class NoHistoryYet(ModelError):
+    """The warehouse holds no loaded, linked people yet: a night (`stratify run`) must load the deliveries first."""
+
+
+def require_loaded_history(cfg: PlaceConfig) -> None:
+    """Raise `NoHistoryYet`, saying what to do, unless a night has loaded and linked people into the warehouse.
+
+    Training reads the warehouse's history (`persons`, `raw_events`), which
+    only a night builds: deliveries are validated and loaded by `stratify
+    run`, never by training. The warehouse file is not created by asking.
+    """
+    action = (f"run `stratify run --config {cfg.path}` first (it validates and loads the deliveries in "
+              f"{cfg.landing}); then train")
+    if not cfg.warehouse.exists():
+        raise NoHistoryYet(f"place {cfg.place} has no warehouse yet ({cfg.warehouse}): nothing has been loaded "
+                           f"to train on; {action}")
+    with connect(cfg) as con:
+        linked = fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                                "AND table_name = 'persons'")[0]
+        people = fetch_one(con, "SELECT count(*) FROM persons")[0] if linked else 0
+    if not people:
+        raise NoHistoryYet(f"the warehouse {cfg.warehouse} of place {cfg.place} holds no linked people yet "
+                           f"(no night has loaded a register): nothing to train on; {action}")
 
 
 @dataclass
@@ -225,6 +250,7 @@ def train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None = None) -
 
 
 def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict:
+    require_loaded_history(cfg)
     h = cfg.model.horizon_months
     s = build_snapshots(cfg, as_of)
     split = Split.for_history(len(s.dates), h)

@@ -1,5 +1,7 @@
-"""Publish ranked lists per neighbourhood team, atomically.
+"""Publish the night's lists per neighbourhood team, atomically.
 
+The lists are the rank stage's (the `lists` table): publish renders them
+(CSV, workbook, team page, overview, validation page) and switches.
 Everything is written into the run's staging folder first; the folder is then
 renamed into `<out>/runs/<run_id>/` and `<out>/latest` is switched to it in
 one `os.replace` of a symbolic link. Until that last step, the previous
@@ -25,8 +27,8 @@ from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, sta
 from stratify.contract import load_contract
 from stratify.lists.history import save_history
 from stratify.lists.queries import load_trends
-from stratify.lists.stage import assemble_lists
-from stratify.lists.team import EXTRA_COLUMNS, TeamLists
+from stratify.lists.table import load_lists
+from stratify.lists.team import EXTRA_COLUMNS, list_totals
 from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
@@ -59,14 +61,6 @@ def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
     return None
 
 
-def previous_lists(cfg: PlaceConfig) -> dict[str, pd.DataFrame]:
-    """The lists of the currently published run, per team (empty before the first run)."""
-    folder = latest_link(cfg) / "lists"
-    if not folder.is_dir():
-        return {}
-    return {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in folder.glob("*.csv")}
-
-
 def write_list(path: Path, rows: pd.DataFrame) -> None:
     """The contract's list CSV: its columns first, in its order, then the lists' own (EXTRA_COLUMNS)."""
     columns = list(load_contract().list_columns) + [c for c in EXTRA_COLUMNS if c not in load_contract().list_columns]
@@ -74,12 +68,6 @@ def write_list(path: Path, rows: pd.DataFrame) -> None:
     rows = rows.assign(score=rows["score"].map(lambda s: f"{s:.4f}"), household_id=rows["household_id"].fillna(""))
     rows.reindex(columns=columns).to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL,
                                          lineterminator="\n")
-
-
-def list_totals(teams: dict[str, TeamLists]) -> dict[str, int]:
-    """The night's totals over all teams (listed, new, already working, snoozed, dropped), for the stage summary."""
-    keys = ("listed_crisis", "listed_wobbling", "new", "already_working", "snoozed", "dropped")
-    return {k: sum(int(t.counts.get(k, 0)) for t in teams.values()) for k in keys}
 
 
 def list_notices(stages: dict) -> list[str]:
@@ -107,8 +95,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         summary = write_validation_summary(cfg, ctx, stage, "held", held)
         restrict_tree(stage)
         raise PublishHeld(f"{held}. What arrived and why it was refused or held: {summary}")
-    previous = previous_lists(cfg)
-    teams = assemble_lists(cfg, ctx, previous)
+    teams = load_lists(cfg, ctx)  # as the rank stage built and explained them
     written, team_files = [], []
     with private_umask():  # everything published is created 0o640 / 0o750
         freshness = source_freshness(cfg, ctx)

@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("features", "stratify.features.build:build_features"),
     ("rules", "stratify.rules:apply_rules"),
     ("score", "stratify.score:score_wobbling"),
+    ("rank", "stratify.lists.stage:rank_lists"),
     ("publish", "stratify.publish.stage:publish_lists"),
 )
 

@@ -1,5 +1,5 @@
 -- list_explain_rows: the feature rows of the people in `list_people`, for explaining
--- wobbling scores the scoring stage did not explain.
+-- the wobbling people the rank stage lists (stratify/model/explain.py).
 -- Grain: one row per person. Inputs: feat_person, crisis, list_people.
 -- Each table is cut to these people first (a few thousand of millions): joined whole,
 -- DuckDB built its hash table on all of `crisis` (2.6 s at 3,000,000 people, 0.9 s now).

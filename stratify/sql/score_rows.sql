@@ -1,8 +1,8 @@
 -- score_rows: everyone the scoring stage scores tonight (alive, in a team's area),
--- with only the columns it reads: team, household, the crisis tier's
+-- with only the columns it reads: team, the crisis tier's
 -- columns, and the feature columns named in $columns (the model's features and
 -- the severity's counts). Reading all of feat_person instead cost more than
--- predicting. Whole rows of the few people shown are read by list_explain_rows.sql.
+-- predicting. Whole rows of the few people listed are read by list_explain_rows.sql.
 -- In no particular order: each score depends on its own row only, and scoring
 -- breaks ties by person_id where order matters; sorting ~110 columns of
 -- everyone cost 0.3-0.5 s at 330,000 people.
@@ -12,7 +12,6 @@
 SELECT
     f.person_id,
     f.team,
-    f.household_id,
     c.in_crisis,
     c.crisis_rules,
     c.crisis_reasons,
