@@ -339,3 +339,61 @@ def test_column_metadata_is_gx_s_without_the_primary_key_reflection_that_cannot_
     with pytest.raises(sa.exc.ProgrammingError, match="REGCLASS"):  # even a table with a key: GX never gets one
         sa.inspect(engine).get_pk_constraint("keyed")
     assert _column_metadata(con) == ours
+
+
+# --------------------------------------------------------------------------- each private hook, loud on its own
+
+
+def _break(monkeypatch, name: str) -> None:
+    """Change the library the way an upgrade could, under the one hook `name` (undone by monkeypatch)."""
+    import importlib
+
+    import duckdb_engine
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+    from great_expectations.expectations import registry
+    from great_expectations.expectations.metrics import util
+
+    if name == "persisted_connection":
+        monkeypatch.setattr(see, "_PERSISTED_CONNECTION_DIALECTS", ["sqlite"])
+    elif name == "regex":
+        monkeypatch.setattr(util, "get_dialect_regex_expression", lambda column, regex, dialect: None)
+    elif name == "unique_count":
+        providers = registry._registered_metrics[gx_duckdb.UNIQUE_COUNT_METRIC]["providers"]
+        monkeypatch.setitem(providers, "SqlAlchemyExecutionEngine", (object, lambda *a, **k: 0))
+    elif name == "empty_samples":
+        module_name, fn = gx_duckdb.SAMPLE_VALUE_FUNCTIONS[0]
+        monkeypatch.setattr(importlib.import_module(module_name), fn, lambda *a, **k: [])
+    elif name == "no_primary_key_reflection":
+        monkeypatch.setattr(duckdb_engine.Dialect, "get_pk_constraint", None)
+    elif name == "rollback_after_failed_query":
+        monkeypatch.setattr(see.SqlAlchemyExecutionEngine, "_execute_query_with_recovery",
+                            staticmethod(lambda connection, query, retries: None))
+    elif name == "connection_wrapper":
+        monkeypatch.setattr(duckdb_engine, "ConnectionWrapper", lambda cursor: cursor)
+    else:
+        raise AssertionError(f"no way to break hook {name}: add one here")
+
+
+def test_every_private_hook_is_listed_with_what_it_reaches():
+    assert [h.name for h in gx_duckdb.HOOKS] == ["persisted_connection", "regex", "unique_count", "empty_samples",
+                                                  "no_primary_key_reflection", "rollback_after_failed_query",
+                                                  "connection_wrapper"]
+    assert all(h.reaches and callable(h.check) and callable(h.in_place) for h in gx_duckdb.HOOKS)
+
+
+@pytest.mark.parametrize("name", [h.name for h in gx_duckdb.HOOKS])
+def test_each_private_hook_is_in_place_after_install(name):
+    gx_duckdb.install()
+    h = gx_duckdb.hook(name)
+    h.check()  # the library is as the hook expects
+    assert h.in_place()
+
+
+@pytest.mark.parametrize("name", [h.name for h in gx_duckdb.HOOKS])
+def test_each_private_hook_fails_loudly_when_the_library_changes(monkeypatch, name):
+    gx_duckdb.install()
+    _break(monkeypatch, name)
+    with pytest.raises(gx_duckdb.GXInternalsChanged, match="written against great-expectations"):
+        gx_duckdb.hook(name).check()
+    with pytest.raises(gx_duckdb.GXInternalsChanged):
+        gx_duckdb.install()  # and the stage will not start

@@ -520,3 +520,50 @@ def test_check_counts_agree_with_the_data_docs_or_say_why(night):
         if total != evaluated:  # the page says where the others come from
             assert f"{total - evaluated} by stratify itself (not in the Data Docs)" in section
             assert "pseudonyms against the register" in section
+
+
+def test_data_docs_label_every_derived_column_as_not_delivered(night):
+    from stratify.validate.suites import derived_columns
+
+    derived = derived_columns()
+    assert {"end_date__calendar", "event_date__yyyymmdd", "length_of_stay_days__number"} <= set(derived)
+    docs = staging_dir(night["cfg"], night["ctx"]) / "validation" / "data_docs"
+    named = 0
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if "__calendar" in text:
+            assert "Columns marked <em>derived</em> were not delivered" in text
+        text = re.sub(r'<div class="stratify-derived-note">.*?</div>', "", text, flags=re.S)  # the note explains them
+        for m in re.finditer(r"(?<!\w)(\w+__(?:calendar|yyyymmdd|number|age_years))(?!\w)", text):
+            if text.rfind("<", 0, m.start()) > text.rfind(">", 0, m.start()):
+                continue  # inside a tag (an attribute): not read as text
+            named += 1
+            assert m.group(1) in derived, m.group(1)
+            assert text[m.end():].lstrip().startswith('<span class="stratify-derived"'), (page.name, m.group(1))
+    assert named > 20
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it with apt-get)")
+def test_failed_only_button_works_offline_in_a_browser(night, tmp_path):
+    """Clicking "Failed only" on a Data Docs validation page hides the checks that passed, with no external script."""
+    docs = staging_dir(night["cfg"], night["ctx"]) / "validation" / "data_docs"
+    page = next(docs.glob(f"validations/health/*health_{DDATE}_2.csv/*/*.html"))
+    text = page.read_text(encoding="utf-8")
+    assert 'onclick="hideSucceededValidations()"' in text and "function hideSucceededValidations" in text
+    probe = page.with_name("probe.html")
+    click = ("<script>document.querySelector('label[onclick=\"hideSucceededValidations()\"]').click();"
+             "document.title = 'hidden ' + [...document.querySelectorAll('tr')].filter("
+             "r => r.querySelector('.hide-succeeded-validation-target-child') && getComputedStyle(r).display === 'none')"
+             ".length + ' failed-visible ' + [...document.querySelectorAll('td .text-danger, td .fa-times')].filter("
+             "e => e.offsetParent !== null).length;</script>")
+    probe.write_text(text.replace("</body>", click + "</body>"), encoding="utf-8")
+    try:
+        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                               "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+                               "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        probe.unlink()
+    title = re.search(r"<title>([^<]*)</title>", done.stdout).group(1)
+    hidden, visible = map(int, re.fullmatch(r"hidden (\d+) failed-visible (\d+)", title).groups())
+    assert hidden >= 20  # the checks that passed
+    assert visible >= 2  # the two that failed stay in view

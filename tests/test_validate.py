@@ -345,3 +345,34 @@ def test_objects_made_before_the_stage_are_frozen_only_while_it_runs():
     with pytest.raises(RuntimeError), earlier_objects_frozen():
         raise RuntimeError("a failing stage")
     assert gc.get_freeze_count() == 0 and made
+
+
+def test_validate_is_split_by_job_into_small_modules():
+    from pathlib import Path
+
+    import stratify.validate as pkg
+
+    folder = Path(pkg.__file__).parent
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in folder.glob("*.py")}
+    assert {"suites.py", "workspace.py", "identifier_guard.py", "gx_runner.py", "findings.py", "results.py",
+            "stage.py", "gx_duckdb.py", "gx_internals.py", "data_docs.py"} <= set(sizes)
+    assert all(n < 400 for n in sizes.values()), sizes
+
+
+def test_the_findings_columns_are_added_idempotently_to_an_older_warehouse(tmp_path):
+    import duckdb
+
+    from stratify.resources import DDL_DIR
+    from stratify.warehouse.database import run_sql_file
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    for ddl in sorted(DDL_DIR.glob("*.sql")):
+        if ddl.name < "006":
+            run_sql_file(con, ddl)
+    con.execute("INSERT INTO validation_results (run_id, delivery_id, expectation, severity, success) "
+                "VALUES ('r', 1, 'x', 'critical', true)")
+    for _ in range(2):  # applied twice: nothing breaks, nothing is lost
+        run_sql_file(con, DDL_DIR / "006_validation_findings.sql")
+    columns = {r[0] for r in con.execute("DESCRIBE validation_results").fetchall()}
+    assert {"rule", "checked_by", "failure", "counted", "first_rows", "names", "limit_share", "note"} <= columns
+    assert con.execute("SELECT count(*) FROM validation_results").fetchone()[0] == 1

@@ -16,8 +16,14 @@ in a script), and each opening would tell the CDNs who reads our reports.
   that points off the machine is removed; the logo points at GX's own copy in
   `static/images/`; GX's marketing footers go;
 - a small stylesheet of ours (`templates/datadocs_offline.css`: the Bootstrap
-  classes GX uses, icons as characters) and a small script (the "Failed only"
-  filter, no library) are inlined in each page.
+  classes GX uses, icons as characters) and a small script
+  (`templates/datadocs_offline.js`: the "Show all" / "Failed only" filter of a
+  validation page, no library) are inlined in each page;
+- the columns stratify derives from the delivered text for the suites
+  (`end_date__calendar`, `event_date__yyyymmdd`, ...; `derived`, from
+  `stratify.validate.suites.derived_columns`) are labelled wherever a page
+  names them, and a page that names any explains them at its top, so no one
+  reads them as delivered columns.
 
 Why rewrite rather than vendor the libraries: the pages use ten assets at
 exact versions (Bootstrap 4.3.1, bootstrap-table 1.19.1, Vega 5, ...); no one
@@ -145,13 +151,15 @@ def external_references(text: str) -> list[str]:
     return [m.group(0)[:160] for m in EXTERNAL_REF_RE.finditer(text)]
 
 
-def make_offline(folder: Path) -> dict[str, Any]:
+def make_offline(folder: Path, derived: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """Rewrite every Data Docs page under `folder` to render offline; restrict modes; return a small summary.
 
+    `derived`: column name -> {"from": delivered column, "words": what it holds}, labelled on every page.
     Idempotent: a page already rewritten is left as it is. Raises
     `DataDocsOfflineError` naming the page if anything external remains.
     """
     folder = Path(folder)
+    derived = derived or {}
     style = (TEMPLATES / "datadocs_offline.css").read_text(encoding="utf-8")
     script = (TEMPLATES / "datadocs_offline.js").read_text(encoding="utf-8")
     pages = sorted(folder.rglob("*.html"))
@@ -160,7 +168,7 @@ def make_offline(folder: Path) -> dict[str, Any]:
         text = page.read_text(encoding="utf-8")
         if MARKER in text:
             continue
-        new = rewrite_page(text, page, folder, style, script)
+        new = label_derived(rewrite_page(text, page, folder, style, script), derived)
         left = external_references(new)
         if left:
             raise DataDocsOfflineError(f"{page}: still refers to another host after rewriting: {left[0]}")
@@ -195,6 +203,53 @@ def rewrite_page(text: str, page: Path, root: Path, style: str, script: str) -> 
     if not n:
         text = head + text
     return re.sub(r"(<body\b[^>]*>)", lambda m: m.group(1) + "\n" + note, text, count=1, flags=re.I)
+
+
+TAG_RE = re.compile(r"(<[^>]*>)")
+HEADING_TAG_RE = re.compile(r"<(?:h[1-6]|a\b[^>]*\bnav-link)\b", re.I)
+
+
+def label_derived(text: str, derived: dict[str, dict[str, str]]) -> str:
+    """Label every derived column a page names: `(derived)` in lists and sentences, the full words in headings.
+
+    Only text between tags is touched (never an attribute or a tag); a page
+    that names a derived column gets a note at the top of its body saying
+    what each one it names is.
+    """
+    if not derived:
+        return text
+    name_re = re.compile(r"(?<![\w])(%s)(?![\w])" % "|".join(re.escape(n) for n in sorted(derived, key=len, reverse=True)))
+    named: set[str] = set()
+    parts = TAG_RE.split(text)
+    previous_tag = ""
+    for i, part in enumerate(parts):
+        if i % 2:  # a tag
+            previous_tag = part
+            continue
+        if not name_re.search(part):
+            continue
+        heading = bool(HEADING_TAG_RE.match(previous_tag))
+
+        def label(m: re.Match) -> str:
+            d = derived[m.group(1)]
+            named.add(m.group(1))
+            title = html.escape(f"derived by stratify from the delivered {d['from']}: {d['words']}", quote=True)
+            if heading:
+                return (f'{m.group(1)} <span class="stratify-derived" title="{title}">(derived by stratify from '
+                        f'{html.escape(d["from"])}, not delivered: {html.escape(d["words"])})</span>')
+            return f'{m.group(1)} <span class="stratify-derived" title="{title}">(derived)</span>'
+
+        parts[i] = name_re.sub(label, part)
+    if not named:
+        return text
+    items = "".join(f"<li><code>{html.escape(n)}</code>: {html.escape(derived[n]['words'])} (from the delivered "
+                    f"<code>{html.escape(derived[n]['from'])}</code>)</li>" for n in sorted(named))
+    note = ('<div class="stratify-derived-note">Columns marked <em>derived</em> were not delivered: stratify computes '
+            "them from the delivered text so the contract's rules on dates and numbers can be checked. "
+            f"<ul>{items}</ul></div>")
+    out = "".join(parts)
+    return re.sub(r'(<div class="stratify-offline-note">.*?</div>)', lambda m: m.group(1) + "\n" + note, out,
+                  count=1, flags=re.S)
 
 
 def _local_image(tag: str, page: Path, root: Path) -> str:

@@ -44,9 +44,12 @@ primary keys (`NotImplementedError`, which GX catches the same way), so
 GX's column metadata is the same, without the queries.
 
 These patches reach into private names, so great-expectations and duckdb-engine
-are pinned exactly in pyproject.toml and `install()` first checks the
-versions and every name it relies on: if any changed it raises
-`GXInternalsChanged` rather than run suites whose checks silently error.
+are pinned exactly in pyproject.toml, and each reach is one `PrivateHook` in
+`HOOKS`: what it touches, its check (`stratify.validate.gx_internals`), its
+patch and whether the patch is in place. `install()` first checks the
+versions and every hook: if any changed it raises `GXInternalsChanged`
+rather than run suites whose checks silently error; tests/test_gx_duckdb.py
+changes the library under each hook in turn and sees it refuse.
 
 Last, one for correctness: a query that fails on DuckDB (say a regex
 DuckDB cannot compile) aborts the persistent connection's transaction, and
@@ -64,49 +67,23 @@ caller built in that database (also in-memory ones) with its limits.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-GX_VERSION = "1.24.1"
-DUCKDB_ENGINE_VERSION = "0.17.0"
-DIALECT = "duckdb"
-
-# GX modules whose SQLAlchemy metric functions call `get_dialect_regex_expression` by module-global name
-REGEX_METRIC_MODULES = (
-    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex",
-    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex",
-    "great_expectations.expectations.metrics.column_map_metrics.column_values_match_regex_list",
-    "great_expectations.expectations.metrics.column_map_metrics.column_values_not_match_regex_list",
-    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_match_regex_values",
-    "great_expectations.expectations.metrics.column_aggregate_metrics.column_values_not_match_regex_values",
-)
-
-UNIQUE_COUNT_METRIC = "column_values.unique.unexpected_count"
-SQL_ENGINE = "SqlAlchemyExecutionEngine"
-DUPLICATE_THRESHOLD = 2  # a value is a duplicate once it occurs this often (GX's _DUPLICATE_THRESHOLD)
-
-# GX's SQL providers of the `*.unexpected_values` metrics: (module, function), all ending in `.limit(partial_unexpected_count)`
-SAMPLE_VALUE_FUNCTIONS = (
-    ("great_expectations.expectations.metrics.map_metric_provider.column_map_condition_auxilliary_methods",
-     "_sqlalchemy_column_map_condition_values"),
-    ("great_expectations.expectations.metrics.map_metric_provider.column_pair_map_condition_auxilliary_methods",
-     "_sqlalchemy_column_pair_map_condition_values"),
-    ("great_expectations.expectations.metrics.map_metric_provider.multicolumn_map_condition_auxilliary_methods",
-     "_sqlalchemy_multicolumn_map_condition_values"),
-)
-SAMPLE_METRIC_SUFFIX = ".unexpected_values"
+from stratify.validate.gx_internals import (  # noqa: F401 (re-exported: the names the patches and tests use)
+    DIALECT, DUCKDB_ENGINE_VERSION, DUPLICATE_THRESHOLD, GX_VERSION, REGEX_METRIC_MODULES, SAMPLE_METRIC_SUFFIX,
+    SAMPLE_VALUE_FUNCTIONS, SQL_ENGINE, UNIQUE_COUNT_METRIC, GXInternalsChanged, _check_connection_wrapper,
+    _check_persisted_connection_internals, _check_primary_key_internals, _check_query_recovery_internals,
+    _check_regex_internals, _check_sample_value_internals, _check_unique_count_internals, _check_versions, _fail,
+    _sample_value_originals)
 
 _installed = False
 _original_unique_count: Callable | None = None
 _sample_wrappers: dict[Callable, Callable] = {}  # GX's function -> ours, built once
 _original_pk_constraint: Callable | None = None
-
-
-class GXInternalsChanged(RuntimeError):
-    """A GX or duckdb-engine internal that this module patches is not what it was written against."""
 
 
 class _DialectName(str):
@@ -115,123 +92,6 @@ class _DialectName(str):
     @property
     def value(self) -> str:
         return str(self)
-
-
-def _fail(what: str) -> GXInternalsChanged:
-    return GXInternalsChanged(
-        f"stratify.validate.gx_duckdb was written against great-expectations {GX_VERSION} and duckdb-engine "
-        f"{DUCKDB_ENGINE_VERSION}; {what}. Re-check GX's DuckDB behaviour (tests/test_gx_duckdb.py) "
-        "before changing the pins or this module."
-    )
-
-
-def _global_names(func: Callable) -> set[str]:
-    """The global names a function's code refers to (through decorators)."""
-    return set(inspect.unwrap(func).__code__.co_names)
-
-
-def check_internals() -> None:
-    """Raise GXInternalsChanged unless every GX and duckdb-engine name the patches rely on is as expected."""
-    import importlib
-
-    import duckdb_engine
-    import great_expectations as gx
-    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
-    from great_expectations.expectations.metrics import util
-
-    if gx.__version__ != GX_VERSION:
-        raise _fail(f"great-expectations {gx.__version__} is installed")
-    if duckdb_engine.__version__ != DUCKDB_ENGINE_VERSION:
-        raise _fail(f"duckdb-engine {duckdb_engine.__version__} is installed")
-    if not isinstance(getattr(duckdb_engine, "ConnectionWrapper", None), type):
-        raise _fail("duckdb_engine.ConnectionWrapper is gone")
-    dialects = getattr(see, "_PERSISTED_CONNECTION_DIALECTS", None)
-    if not isinstance(dialects, tuple) or not all(hasattr(d, "value") for d in dialects):
-        raise _fail("sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS is no longer a tuple of dialects")
-    if "_PERSISTED_CONNECTION_DIALECTS" not in _global_names(see.SqlAlchemyExecutionEngine.get_connection):
-        raise _fail("SqlAlchemyExecutionEngine.get_connection no longer consults _PERSISTED_CONNECTION_DIALECTS")
-    if "_PERSISTED_CONNECTION_DIALECTS" not in _global_names(see._dialect_requires_persisted_connection):
-        raise _fail("_dialect_requires_persisted_connection no longer consults _PERSISTED_CONNECTION_DIALECTS")
-    original = getattr(util, "get_dialect_regex_expression", None)
-    if original is None or list(inspect.signature(original).parameters) != ["column", "regex", "dialect", "positive"]:
-        raise _fail("metrics.util.get_dialect_regex_expression changed its signature")
-    for name in REGEX_METRIC_MODULES:
-        module = importlib.import_module(name)
-        if getattr(module, "get_dialect_regex_expression", None) not in (original, _duckdb_regex_expression):
-            raise _fail(f"{name} no longer imports get_dialect_regex_expression")
-    _check_unique_count_internals()
-    _check_sample_value_internals()
-    _check_primary_key_internals()
-    _check_query_recovery_internals()
-
-
-def _check_query_recovery_internals() -> None:
-    """GX runs every metric query through its static `_execute_query_with_recovery(connection, query)`."""
-    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
-
-    engine = see.SqlAlchemyExecutionEngine
-    recovery = engine.__dict__.get("_execute_query_with_recovery")
-    if not isinstance(recovery, staticmethod) or \
-            list(inspect.signature(recovery.__func__).parameters) != ["connection", "query"]:
-        raise _fail("SqlAlchemyExecutionEngine._execute_query_with_recovery is no longer a static (connection, query)")
-    if "_execute_query_with_recovery" not in _global_names(engine.execute_query):
-        raise _fail("SqlAlchemyExecutionEngine.execute_query no longer runs queries through _execute_query_with_recovery")
-
-
-def _check_primary_key_internals() -> None:
-    """GX's column metadata asks for the primary key and carries on if the dialect cannot answer."""
-    import duckdb_engine
-    from great_expectations.expectations.metrics import util
-
-    names = _global_names(util.get_sqlalchemy_column_metadata)
-    if not {"get_pk_constraint", "NotImplementedError"} <= names:
-        raise _fail("metrics.util.get_sqlalchemy_column_metadata no longer tolerates a dialect without "
-                    "primary-key reflection")
-    if not callable(getattr(duckdb_engine.Dialect, "get_pk_constraint", None)):
-        raise _fail("duckdb_engine.Dialect has no get_pk_constraint")
-
-
-def _sample_value_originals() -> list[Callable]:
-    """GX's SQL functions for the unexpected-value samples, checked to cut the sample at `partial_unexpected_count`."""
-    import importlib
-
-    originals = []
-    for module_name, name in SAMPLE_VALUE_FUNCTIONS:
-        fn = getattr(importlib.import_module(module_name), name, None)
-        code = getattr(inspect.unwrap(fn), "__code__", None) if fn is not None else None
-        if code is None or "partial_unexpected_count" not in code.co_consts or "limit" not in code.co_names:
-            raise _fail(f"{module_name}.{name} no longer limits its sample to partial_unexpected_count")
-        originals.append(fn)
-    return originals
-
-
-def _check_sample_value_internals() -> None:
-    """Every SQL provider of an `*.unexpected_values` metric is one of GX's sample functions (or ours around one)."""
-    from great_expectations.expectations import registry
-
-    known = set(_sample_value_originals()) | set(_sample_wrappers.values())
-    for metric, entry in getattr(registry, "_registered_metrics", {}).items():
-        if not metric.endswith(SAMPLE_METRIC_SUFFIX):
-            continue
-        provider = entry.get("providers", {}).get(SQL_ENGINE)
-        if provider is not None and (not isinstance(provider, tuple) or provider[1] not in known):
-            raise _fail(f"the SQL provider of {metric} is not one of GX's sample functions")
-
-
-def _check_unique_count_internals() -> None:
-    """The unique metric's SQL unexpected count is GX's generic window-condition count, as patched here."""
-    from great_expectations.expectations import registry
-    from great_expectations.expectations.metrics.column_map_metrics import column_values_unique
-    from great_expectations.expectations.metrics.map_metric_provider import map_condition_auxilliary_methods as aux
-
-    if getattr(column_values_unique, "_DUPLICATE_THRESHOLD", None) != DUPLICATE_THRESHOLD:
-        raise _fail("column_values_unique._DUPLICATE_THRESHOLD changed")
-    providers = getattr(registry, "_registered_metrics", {}).get(UNIQUE_COUNT_METRIC, {}).get("providers", {})
-    provider = providers.get(SQL_ENGINE)
-    if not (isinstance(provider, tuple) and len(provider) == 2):
-        raise _fail(f"the registry has no SQL provider for {UNIQUE_COUNT_METRIC}")
-    if provider[1] not in (aux._sqlalchemy_map_condition_unexpected_count_value, _duckdb_unique_unexpected_count):
-        raise _fail(f"{UNIQUE_COUNT_METRIC} is no longer GX's window-condition unexpected count")
 
 
 def _duckdb_regex_expression(column: Any, regex: str, dialect: Any, positive: bool = True) -> Any:
@@ -314,25 +174,18 @@ def _no_primary_key_reflection(self: Any, connection: Any, table_name: str, sche
     raise NotImplementedError("primary-key reflection is not available on DuckDB's pg_catalog (no REGCLASS type)")
 
 
-def install() -> None:
-    """Make GX's SQL engine work on DuckDB (idempotent); raises GXInternalsChanged if GX changed."""
-    global _installed
-    check_internals()
-    if _installed:
-        return
-    import importlib
-
+def _install_persisted_connection() -> None:
     from great_expectations.execution_engine import sqlalchemy_execution_engine as see
 
     if not any(d == DIALECT for d in see._PERSISTED_CONNECTION_DIALECTS):
         see._PERSISTED_CONNECTION_DIALECTS = see._PERSISTED_CONNECTION_DIALECTS + (_DialectName(DIALECT),)
+
+
+def _install_regex() -> None:
+    import importlib
+
     for name in REGEX_METRIC_MODULES:
         importlib.import_module(name).get_dialect_regex_expression = _duckdb_regex_expression
-    _install_unique_count()
-    _install_empty_samples()
-    _install_no_primary_key_reflection()
-    _install_rollback_after_failed_query()
-    _installed = True
 
 
 def _rolled_back_after_failure(original: Callable) -> Callable:
@@ -350,6 +203,7 @@ def _rolled_back_after_failure(original: Callable) -> Callable:
                     pass  # the original error is the one to report
             raise
 
+    execute_query_with_recovery.__wrapped_by__ = __name__  # type: ignore[attr-defined]  # see _rollback_in_place
     return execute_query_with_recovery
 
 
@@ -382,6 +236,109 @@ def _install_unique_count() -> None:
     for engine_name, (cls, fn) in list(providers.items()):  # also subclasses get_metric_provider cached
         if fn is _original_unique_count:
             providers[engine_name] = (cls, _duckdb_unique_unexpected_count)
+
+
+# --------------------------------------------------------------------------- the private hooks, one by one
+
+
+def _persisted_connection_in_place() -> bool:
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    return any(d == DIALECT for d in see._PERSISTED_CONNECTION_DIALECTS)
+
+
+def _regex_in_place() -> bool:
+    import importlib
+
+    return all(importlib.import_module(n).get_dialect_regex_expression is _duckdb_regex_expression
+               for n in REGEX_METRIC_MODULES)
+
+
+def _unique_count_in_place() -> bool:
+    from great_expectations.expectations import registry
+
+    providers = registry._registered_metrics[UNIQUE_COUNT_METRIC]["providers"]
+    return providers[SQL_ENGINE][1] is _duckdb_unique_unexpected_count
+
+
+def _empty_samples_in_place() -> bool:
+    from great_expectations.expectations import registry
+
+    ours = set(_sample_wrappers.values())
+    sql = [e["providers"].get(SQL_ENGINE) for m, e in registry._registered_metrics.items()
+           if m.endswith(SAMPLE_METRIC_SUFFIX)]
+    return bool(ours) and all(p is None or p[1] in ours for p in sql)
+
+
+def _no_primary_key_reflection_in_place() -> bool:
+    import duckdb_engine
+
+    return duckdb_engine.Dialect.get_pk_constraint is _no_primary_key_reflection
+
+
+def _rollback_in_place() -> bool:
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as see
+
+    fn = see.SqlAlchemyExecutionEngine.__dict__["_execute_query_with_recovery"].__func__
+    return getattr(fn, "__wrapped_by__", None) == __name__
+
+
+@dataclass(frozen=True)
+class PrivateHook:
+    """One reach into a private name of GX or duckdb-engine: what it touches, its check, its patch, its proof.
+
+    `check` raises GXInternalsChanged when the library no longer has the name
+    as this module expects it; `install` patches it (None: only used, not
+    patched); `in_place` says whether the patch is there.
+    """
+
+    name: str
+    reaches: str
+    check: Callable[[], None]
+    install: Callable[[], None] | None
+    in_place: Callable[[], bool]
+
+
+HOOKS = (
+    PrivateHook("persisted_connection", "great_expectations...sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS",
+                _check_persisted_connection_internals, _install_persisted_connection, _persisted_connection_in_place),
+    PrivateHook("regex", "great_expectations...metrics.util.get_dialect_regex_expression, as each regex metric imports it",
+                _check_regex_internals, _install_regex, _regex_in_place),
+    PrivateHook("unique_count", f"the registry's SQL provider of {UNIQUE_COUNT_METRIC}",
+                _check_unique_count_internals, _install_unique_count, _unique_count_in_place),
+    PrivateHook("empty_samples", f"the registry's SQL providers of *{SAMPLE_METRIC_SUFFIX}",
+                _check_sample_value_internals, _install_empty_samples, _empty_samples_in_place),
+    PrivateHook("no_primary_key_reflection", "duckdb_engine.Dialect.get_pk_constraint",
+                _check_primary_key_internals, _install_no_primary_key_reflection, _no_primary_key_reflection_in_place),
+    PrivateHook("rollback_after_failed_query", "SqlAlchemyExecutionEngine._execute_query_with_recovery",
+                _check_query_recovery_internals, _install_rollback_after_failed_query, _rollback_in_place),
+    PrivateHook("connection_wrapper", "duckdb_engine.ConnectionWrapper", _check_connection_wrapper, None,
+                lambda: True),
+)
+
+
+def hook(name: str) -> PrivateHook:
+    """The private hook called `name`."""
+    return next(h for h in HOOKS if h.name == name)
+
+
+def check_internals() -> None:
+    """Raise GXInternalsChanged unless the versions and every private name the hooks rely on are as expected."""
+    _check_versions()
+    for h in HOOKS:
+        h.check()
+
+
+def install() -> None:
+    """Make GX's SQL engine work on DuckDB (idempotent); raises GXInternalsChanged if GX changed."""
+    global _installed
+    check_internals()
+    if _installed:
+        return
+    for h in HOOKS:
+        if h.install is not None:
+            h.install()
+    _installed = True
 
 
 def _quoted(name: str) -> str:

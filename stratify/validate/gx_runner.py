@@ -95,5 +95,7 @@ class GXRunner:
             return None
         self.context.build_data_docs(site_names=[DATA_DOCS_SITE])
         from stratify.validate.data_docs import make_offline  # no CDN scripts/styles, owner/group-only modes
-        make_offline(self.docs_dir)
+        from stratify.validate.suites import derived_columns
+
+        make_offline(self.docs_dir, derived=derived_columns())
         return self.docs_dir / "index.html"

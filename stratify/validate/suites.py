@@ -129,6 +129,26 @@ def companion_columns(c: Column) -> list[str]:
     return out
 
 
+DERIVED_WORDS = {"__calendar": "true when {column} is a real calendar date",
+                 "__yyyymmdd": "{column} as a number yyyymmdd, for comparing dates",
+                 "__number": "{column} as a number",
+                 "__age_years": "the age in whole years at the delivery date, from {column}"}
+
+
+def derived_columns() -> dict[str, dict[str, str]]:
+    """Every companion column of every source: name -> the delivered column it comes from and what it holds.
+
+    For the Data Docs, so IG staff never read a column stratify computed as if it had been delivered.
+    """
+    out = {}
+    for source in load_contract().sources.values():
+        for c in source.columns:
+            for name in companion_columns(c):
+                words = DERIVED_WORDS[name[len(c.name):]].format(column=c.name)
+                out[name] = {"from": c.name, "words": words}
+    return out
+
+
 def frame_columns(source: Source) -> list[str]:
     """Every column of a source's work table: the contract's, then each one's companions."""
     cols = list(source.column_names)
