@@ -47,6 +47,7 @@ from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
 from stratify.run.summaries import write_stage_summary
+from stratify.model.compat import record_versions, running_versions
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 MODEL_FORMAT = 1
@@ -290,6 +291,7 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
     bundle = {
         "format": MODEL_FORMAT,
         "sklearn_version": sklearn.__version__,
+        "package_versions": running_versions(),  # stratify.model.compat checks them before each night
         "model": model,
         "algorithm": best,
         "feature_columns": s.columns,
@@ -336,6 +338,7 @@ def register(cfg: PlaceConfig, bundle: dict, decision: dict) -> dict:
     tmp = path.with_suffix(".tmp")
     joblib.dump(bundle, tmp)
     tmp.replace(path)
+    record_versions(path, bundle.get("package_versions"))  # beside the bundle, read before a night without unpickling
     card = write_model_card(cfg, bundle, path.with_suffix(".html"))
     result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
               "path": str(path), "model_card": str(card), "metrics": bundle["metrics"]}
