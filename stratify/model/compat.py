@@ -25,8 +25,12 @@ import logging
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from stratify.config import PlaceConfig
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +157,7 @@ def recorded_versions(model_path: Path) -> dict[str, str] | None:
     return data
 
 
-def check_promoted_model(cfg) -> list[Difference]:
+def check_promoted_model(cfg: PlaceConfig) -> list[Difference]:
     """Before a night: the promoted model's recorded versions against the installed ones.
 
     Nothing to check (returns []) when the warehouse does not exist yet, no
