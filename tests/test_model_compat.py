@@ -10,7 +10,7 @@ import sklearn
 
 from stratify.model import compat
 from stratify.model.compat import VersionMismatch, check_versions, compare, record_versions, recorded_versions
-from tests.helpers import write_place
+from helpers import write_place
 
 RUNNING = {"scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1", "joblib": "1.6.0",
            "sqlalchemy": "2.1.9", "openpyxl": "3.1.5", "great-expectations": "1.24.1",
