@@ -23,15 +23,21 @@ AIRFLOW_ENV := \
 	STRATIFY_CONFIG=$(CURDIR)/$(DEMO_CONFIG)
 AIRFLOW := $(AIRFLOW_ENV) $(BIN)/airflow
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench clean constraints
 
 venv: $(VENV)/.installed
 
-# A stamp file, so a second `make` does not reinstall; changes to pyproject.toml do.
-$(VENV)/.installed: pyproject.toml
+# A stamp file, so a second `make` does not reinstall; changes to pyproject.toml
+# or constraints.txt do. constraints.txt pins the whole environment (see its header).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
+
+# Regenerate constraints.txt from the working venv (after a deliberate upgrade and a green `make test`).
+constraints: venv
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^stratify=='; } >constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 demo: venv
 	mkdir -p airflow_home

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from checkout_guard import checkout_differences, checkout_state
 from stratify.airflow.env import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, airflow_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,41 @@ os.environ.update(AIRFLOW_TEST_ENV)
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the checkout stays as it was
+#
+# No test may write outside its temporary folders. The session records the
+# checkout when it starts and compares when it ends (on the controller only,
+# after every xdist worker is done): what `git status` lists (with each listed
+# file's content) and every file under the folders the product writes into
+# when run from the checkout (gitignored, so git does not see them). A
+# difference fails the run and names the files (tests/checkout_guard.py).
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        session.config.stash[_CHECKOUT_KEY] = checkout_state(PROJECT_ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_CHECKOUT_KEY, None)
+    if before is None:  # an xdist worker: the controller checks once all workers are done
+        return
+    changed = checkout_differences(before, checkout_state(PROJECT_ROOT))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = ("the tests changed the checkout (a test wrote outside its temporary folders):\n  "
+                   + "\n  ".join(changed))
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(message, red=True, bold=True)
+        else:
+            print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_CHECKOUT_KEY = pytest.StashKey[dict]()
 
 
 # --------------------------------------------------------------------------- running on two workers

@@ -297,10 +297,14 @@ def test_failure_callback_writes_status_with_stage_delivery_action_and_airflow_r
         assert part in line, (part, line)
 
 
-def test_failure_callback_survives_a_context_missing_keys(place_cfg, caplog):
+def test_failure_callback_survives_a_context_missing_keys(place_cfg, caplog, monkeypatch):
+    from stratify.airflow import callbacks
     from stratify.airflow.callbacks import task_failure_callback
     from stratify.run.status import read_status
 
+    # The default place is this test's own: a context that names no place must not write its status
+    # (it used to fall back to examples/place.yaml and rewrite the demo's data/demo/out/status.json).
+    monkeypatch.setattr(callbacks, "DEFAULT_CONFIG", str(place_cfg.path))
     with caplog.at_level("ERROR", logger="stratify.airflow"):
         task_failure_callback({})  # nothing at all
         task_failure_callback({"ti": None, "exception": "not an exception", "params": None})

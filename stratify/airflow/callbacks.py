@@ -169,6 +169,8 @@ def _place_config_of(context: Mapping[str, Any]) -> str | None:
     params = context.get("params") or {}
     if "configs" in params:  # the many-places DAG: its `config` param may name another place
         return None
+    if "config" not in params:  # no place named at all: never the default place's status file
+        return None
     return str(config_path(params.get("config") or ""))
 
 

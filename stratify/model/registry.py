@@ -23,6 +23,7 @@ import sklearn
 from stratify.config import PlaceConfig
 from stratify.errors import ModelError
 from stratify.model.card import write_model_card
+from stratify.model.compat import record_versions, running_versions
 from stratify.run.audit import now_utc
 from stratify.warehouse.database import connect, fetch_one
 
@@ -81,6 +82,7 @@ def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
     tmp = path.with_suffix(".tmp")
     joblib.dump(bundle.to_dict(), tmp)
     tmp.replace(path)
+    record_versions(path, running_versions())  # beside the bundle: checked before a night, without unpickling
     card = write_model_card(cfg, bundle, path.with_suffix(".html"))
     result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
               "path": str(path), "model_card": str(card), "metrics": bundle.metrics}

@@ -61,6 +61,9 @@ def run_pipeline(cfg: "PlaceConfig", as_of: date) -> dict:
     results: dict[str, dict] = {"run_id": ctx.run_id, "as_of": as_of.isoformat(), "stages": {}, "seconds": {}}
     name = "start"
     try:
+        from stratify.model.compat import check_promoted_model
+
+        check_promoted_model(cfg)  # decided before the first stage: a model this install cannot use stops the night here
         for name, _ in STAGES:
             write_status(cfg, ctx.run_id, as_of, "running", name)
             t0 = time.perf_counter()
