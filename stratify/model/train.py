@@ -42,6 +42,7 @@ from stratify.features.sentences import describe
 from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
                                  selected_at_capacity)
 from stratify.model.card import write_model_card
+from stratify.files.permissions import make_private_dir, private_umask, restrict
 from stratify.model.predict import predict_scores
 from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
@@ -331,12 +332,15 @@ def register(cfg: PlaceConfig, bundle: dict, decision: dict) -> dict:
     version = f"{bundle['as_of'].replace('-', '')}-{bundle['algorithm'][:3]}-{digest}"
     bundle["model_version"] = version
     bundle["promotion"] = decision
-    cfg.models.mkdir(parents=True, exist_ok=True)
+    make_private_dir(cfg.models)
     path = cfg.models / f"wobbling-{version}.joblib"
     tmp = path.with_suffix(".tmp")
-    joblib.dump(bundle, tmp)
-    tmp.replace(path)
-    card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+    with private_umask():  # joblib and the card create their files themselves: 0o640 whatever the umask
+        joblib.dump(bundle, tmp)
+        restrict(tmp)
+        tmp.replace(path)
+        card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+        restrict(card)
     result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
               "path": str(path), "model_card": str(card), "metrics": bundle["metrics"]}
     with connect(cfg) as con:
