@@ -40,7 +40,8 @@ from stratify.validate import gx_duckdb
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext, staging_dir
 from stratify.contract import Column, Source, load_contract
-from stratify.ingest.discover import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select, quarantine_file
+from stratify.ingest.read import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select
+from stratify.ingest.storage import quarantine_file
 from stratify.warehouse.database import SQL_DIR, WarehouseError, connect, render_identifier, run_sql_file
 
 log = logging.getLogger(__name__)
