@@ -31,22 +31,11 @@ from stratify.files.durable import NotARegularFile, sha256_file
 from stratify.ingest.landing import Candidate, Refusal, look_at_landing, shown
 from stratify.ingest.storage import LandingEntryError, quarantine_file
 from stratify.run.context import RunContext
-from stratify.warehouse.database import connect
+from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
 
-DECIDED_OK = ("accepted", "accepted_with_warnings")
 
-EARLIER_SQL = """
-SELECT d.delivery_id FROM deliveries d LEFT JOIN runs r USING (run_id)
-WHERE d.sha256 = $sha AND d.decision IN ('accepted', 'accepted_with_warnings')
-  AND (d.loaded_at IS NOT NULL OR r.status IN ('published', 'held') OR d.run_id = $run)
-ORDER BY d.delivery_id LIMIT 1
-"""
-RECORD_SQL = """
-INSERT INTO deliveries (run_id, source, file_name, sha256, size_bytes, delivery_date, delivery_seq,
-                        received_at, decision, reason, stored_path)
-VALUES ($run, $source, $name, $sha, $size, $ddate, $seq, $received, $decision, $reason, $stored)
-RETURNING delivery_id
-"""
+EARLIER_SQL = SQL_DIR / "discover_earlier.sql"
+RECORD_SQL = SQL_DIR / "discover_record.sql"
 
 
 def delivery_name(contract: Contract, name: str) -> tuple[DeliveryName | None, str | None]:
@@ -122,11 +111,11 @@ class _Recorder:
                parsed: DeliveryName | None = None, source: str | None = None, sha: str = "", name: str | None = None) -> int:
         regular = st is not None and stat.S_ISREG(st.st_mode)
         received = datetime.fromtimestamp(st.st_mtime, timezone.utc) if st is not None else datetime.now(timezone.utc)
-        delivery_id = self.con.execute(RECORD_SQL, {
+        delivery_id = run_sql_file(self.con, RECORD_SQL, {
             "run": self.ctx.run_id, "source": source, "name": name or shown(path.name), "sha": sha,
             "size": st.st_size if regular else 0, "ddate": parsed.delivery_date if parsed else None,
             "seq": parsed.seq if parsed else None, "received": received, "decision": decision, "reason": reason,
-            "stored": str(stored)}).fetchall()[0][0]
+            "stored": str(stored)}, step="discover: record").fetchall()[0][0]
         self.summary["files"] += 1
         self.summary[decision] += 1
         return delivery_id
@@ -199,7 +188,8 @@ def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float
                 reason = (f"{path.name}: a {source} delivery found in {where}; "
                           f"{source} deliveries must be dropped into {source}/")
             else:
-                earlier = con.execute(EARLIER_SQL, {"sha": digest, "run": ctx.run_id}).fetchall()
+                earlier = run_sql_file(con, EARLIER_SQL, {"sha": digest, "run": ctx.run_id},
+                                       step="discover: earlier delivery").fetchall()
                 first_id = earlier[0][0] if earlier else seen_this_run.get(digest)
                 if first_id is not None:
                     decision = "duplicate"
