@@ -50,7 +50,7 @@ from broken import (CASES, HEX64, N, STAMP, Case, csv_bytes, sparse_after_rows, 
 from helpers import no_settle_pause, raw_state
 from stratify.config import PlaceConfig, load_config
 from stratify.run.context import latest_link
-from stratify.ingest.discover import UNRECOGNISED
+from stratify.ingest.storage import UNRECOGNISED
 from stratify.run.pipeline import run_pipeline
 from stratify.warehouse.database import connect
 

@@ -270,7 +270,7 @@ def _run_of(cfg, run_id="20261121-afabc"):
 
 def test_failure_callback_writes_status_with_stage_delivery_action_and_airflow_run(place_cfg, caplog):
     from stratify.airflow.callbacks import CONTEXT_RUN, task_failure_callback
-    from stratify.ingest.discover import DeliveryReadError
+    from stratify.ingest.read import DeliveryReadError
     from stratify.run.status import read_status
 
     try:

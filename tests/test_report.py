@@ -26,7 +26,8 @@ from helpers import no_settle_pause
 from stratify.config import SuppressionConfig
 from stratify.run.context import RunContext, staging_dir
 from stratify.validate.data_docs import MARKER, external_references, make_offline
-from stratify.ingest.discover import archive_file, discover_deliveries
+from stratify.ingest.discover import discover_deliveries
+from stratify.ingest.storage import archive_file
 from stratify.publish.stage import PublishHeld, publish_lists
 from stratify.publish.suppression import Count, SuppressedCounts, suppress
 from stratify.publish.validation_page import source_freshness

@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 import fsspec
 
 from stratify.files.durable import fsync_dir, sha256_file
+from stratify.files.permissions import make_private_dir, open_private
 from stratify.config import ConfigError, DropConfig, PlaceConfig
 from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
@@ -332,8 +333,9 @@ def copy_to_part(drop: Drop, f: RemoteFile, part: Path) -> tuple[int, str]:
     """Stream the remote file into `part`, hashing as it goes; fsync before returning (bytes, sha256)."""
     h = hashlib.sha256()
     n = 0
-    part.parent.mkdir(parents=True, exist_ok=True)
-    with drop.fs.open(f.path, "rb") as src, open(part, "wb") as dst:
+    if not part.parent.is_dir():
+        make_private_dir(part.parent)
+    with drop.fs.open(f.path, "rb") as src, os.fdopen(open_private(part), "wb") as dst:  # 0o640, whatever the umask
         if hasattr(src, "prefetch"):  # paramiko: pipeline the reads instead of one round trip per block
             src.prefetch(f.size)
         while chunk := src.read(CHUNK):

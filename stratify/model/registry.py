@@ -22,6 +22,7 @@ import sklearn
 
 from stratify.config import PlaceConfig
 from stratify.errors import ModelError
+from stratify.files.permissions import make_private_dir, private_umask, restrict
 from stratify.model.card import write_model_card
 from stratify.model.compat import record_versions, running_versions
 from stratify.run.audit import now_utc
@@ -77,13 +78,16 @@ def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
     """Save a trained bundle and its model card, record it, and promote it if `decision` says so."""
     version = model_version(bundle)
     bundle = replace(bundle, model_version=version, promotion=decision)
-    cfg.models.mkdir(parents=True, exist_ok=True)
+    make_private_dir(cfg.models)
     path = cfg.models / f"wobbling-{version}.joblib"
     tmp = path.with_suffix(".tmp")
-    joblib.dump(bundle.to_dict(), tmp)
-    tmp.replace(path)
-    record_versions(path, running_versions())  # beside the bundle: checked before a night, without unpickling
-    card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+    with private_umask():  # joblib and the card create their files themselves: 0o640 whatever the umask
+        joblib.dump(bundle.to_dict(), tmp)
+        restrict(tmp)
+        tmp.replace(path)
+        record_versions(path, running_versions())  # beside the bundle: checked before a night, without unpickling
+        card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+        restrict(card)
     result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
               "path": str(path), "model_card": str(card), "metrics": bundle.metrics}
     with connect(cfg) as con:

@@ -20,6 +20,7 @@ from stratify.run import lock as runlock
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
 from stratify.files.durable import sha256_file
+from stratify.files.permissions import restrict_place, tighten_umask
 from stratify.run.lock import describe
 from stratify.run.status import explain_failure, write_status
 from stratify.errors import WarehouseError
@@ -46,6 +47,7 @@ def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunCo
     `as_of` is fixed here, once: every stage reads it from the context, never
     from the clock, so a run that crosses midnight or a clock change keeps it.
     """
+    tighten_umask()  # nothing the night creates is for others to read, whatever the caller's umask
     ctx = RunContext(run_id, cfg.place, as_of) if run_id else RunContext.new(cfg, as_of)
     taken = False
     try:
@@ -146,6 +148,7 @@ def finish_run(cfg: PlaceConfig, ctx: RunContext, status: str, message: str = ""
         runlock.release(cfg, ctx.run_id)
         write_status(cfg, ctx.run_id, ctx.as_of, status, stage or ("" if status == "failed" else "finish"),
                      message, action)
+        restrict_place(cfg)  # the last pass: every folder 0o750, every file 0o640, whatever the umask
     return {"run_id": ctx.run_id, "status": row[0], "message": row[1]}
 
 

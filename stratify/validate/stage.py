@@ -24,7 +24,8 @@ import duckdb
 
 from stratify.config import PlaceConfig
 from stratify.contract import Source, load_contract
-from stratify.ingest.discover import DeliveryReadError, quarantine_file
+from stratify.ingest.read import DeliveryReadError
+from stratify.ingest.storage import quarantine_file
 from stratify.run.context import RunContext, staging_dir
 from stratify.validate import findings as F
 from stratify.validate.findings import Finding, delivery_reason

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from stratify.contract import Source, load_contract
-from stratify.ingest.discover import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select
+from stratify.ingest.read import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select
 from stratify.validate.suites import companion_columns
 
 WORK_CATALOG = "stratify_work"  # an in-memory database attached to the warehouse connection

@@ -49,7 +49,11 @@ def connect(cfg: PlaceConfig, read_only: bool = False) -> Iterator[duckdb.DuckDB
     Only one process may hold the file for writing; the pipeline's writing
     steps are serialised (one run at a time, a one-slot Airflow pool).
     """
-    cfg.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    from stratify.files.permissions import make_private_dir, tighten_umask
+
+    tighten_umask()  # DuckDB creates the file, its .wal and spill files itself: never for others to read
+    if not cfg.warehouse.parent.exists():
+        make_private_dir(cfg.warehouse.parent)
     tmp = cfg.warehouse.parent / f".{cfg.warehouse.name}.tmp"
     settings = {"threads": cfg.duckdb.threads, "memory_limit": cfg.duckdb.memory_limit, "temp_directory": str(tmp)}
     try:
@@ -136,8 +140,7 @@ def _restrict_files(cfg: PlaceConfig) -> None:
     from stratify.files.permissions import restrict
 
     for path in (cfg.warehouse, cfg.warehouse.with_name(cfg.warehouse.name + ".wal")):
-        if path.exists() and path.stat().st_mode & 0o007:
-            restrict(path)
+        restrict(path)  # by descriptor, never through a link; 0o640 whatever the umask
 
 
 def _open_encrypted(cfg: PlaceConfig, read_only: bool, settings: dict[str, Any]) -> duckdb.DuckDBPyConnection:
