@@ -38,11 +38,12 @@ from threadpoolctl import threadpool_limits
 from stratify.run.audit import now_utc, set_model_version
 from stratify.config import PlaceConfig
 from stratify.run.context import RunContext
-from stratify.features.sentences import describe
+from stratify.model.contributions import REASONS_PER_PERSON, reasons as contribution_reasons  # noqa: F401
 from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
                                  selected_at_capacity)
 from stratify.model.card import write_model_card
 from stratify.model.predict import predict_scores
+from stratify.model.score_bands import score_bands
 from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.rules import crisis_flags, required_columns
@@ -50,7 +51,6 @@ from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 MODEL_FORMAT = 1
-REASONS_PER_PERSON = 3
 
 
 class ModelError(RuntimeError):
@@ -273,6 +273,7 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         "calibration_selected": selected,
         "calibrated": evaluate(test, score, cfg),
         "fairness": fairness(test, score, cfg),
+        "score_bands": score_bands(test.y, score),  # what a score meant on the test snapshot (team pages)
         "reliability": {"calibrated": reliability(test, score),
                         **{n: reliability(test, test_scores[n]) for n in fitted}},
         "fit_rows": int(len(y_all)), "fit_positives": int(y_all.sum()),
@@ -395,31 +396,8 @@ def read_bundle(version: str, path: Path) -> dict:
 
 
 def explain(bundle: dict, rows: pd.DataFrame) -> list[str]:
-    """Per-person reasons: the features whose value, against a typical person's, raised the score most.
-
-    Contribution of feature j = score(x) - score(x with x_j set to the
-    training median): model-agnostic, computed only for listed people.
-    Where x_j already is the median, the occluded row is x itself and its
-    contribution is exactly 0, so only the other rows are predicted (most
-    counts of most people are the median's 0).
-    """
-    cols = bundle["feature_columns"]
-    if rows.empty:
-        return []
-    X = rows[cols].to_numpy(dtype=np.float32)
-    n, k = X.shape
-    base = predict_scores(bundle["model"], X)
-    reference = np.asarray(bundle["reference"], dtype=np.float32)
-    person, feature = np.nonzero(X != reference)
-    occluded = X[person]
-    occluded[np.arange(len(person)), feature] = reference[feature]
-    drop = np.zeros((n, k))
-    drop[person, feature] = base[person] - predict_scores(bundle["model"], occluded)
-    reasons = []
-    for i, record in enumerate(rows.to_dict("records")):
-        top = [j for j in np.argsort(-drop[i])[:REASONS_PER_PERSON] if drop[i, j] > 1e-4]
-        reasons.append("; ".join(describe(cols[j], record) for j in top) or "a combination of small signals")
-    return reasons
+    """Per-person reasons: the contributions that set each person apart (`stratify.model.contributions`)."""
+    return contribution_reasons(bundle, rows)
 
 
 # A person's tier in `scores`: in crisis, wobbling, or neither.
