@@ -340,6 +340,9 @@ def build_team_lists(team: str, capacity: int, candidates: pd.DataFrame, outcome
         "listed_wobbling": int((listed["tier"] == "wobbling").sum()),
         "already_working": len(already), "snoozed": len(snoozed), "dropped": len(dropped),
         "new": int((listed["change"] == "new").sum()),
+        # tiered, no outcome taking them off, and not listed: the list was full (the overview's unmet need)
+        "over_capacity_crisis": int((listable["tier"] == "crisis").sum()) - int((listed["tier"] == "crisis").sum()),
+        "over_capacity_wobbling": int((listable["tier"] == "wobbling").sum()) - int((listed["tier"] == "wobbling").sum()),
     }
     return TeamLists(team, capacity, listed, already, snoozed, dropped,
                      previous_published=previous is not None, counts=counts)

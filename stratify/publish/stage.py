@@ -24,9 +24,11 @@ from stratify.config import PlaceConfig
 from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
 from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
-from stratify.files.permissions import private_umask, restrict, restrict_tree
+from stratify.files.permissions import private_umask, restrict, restrict_tree, write_private_text
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
-from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
+from stratify.publish.about_list import TEXT_NAME, as_text, load_list_facts
+from stratify.publish.overview import TREND_RUNS, load_population, write_overview
+from stratify.publish.team_page import shown_timelines, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.database import connect, fetch_one
 
@@ -111,13 +113,18 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         freshness = source_freshness(cfg, ctx)
         timelines = shown_timelines(cfg, ctx.as_of, teams)
         notices = list_notices(read_stage_summaries(cfg, ctx))
+        facts = load_list_facts(cfg, ctx.run_id, ctx.as_of, freshness)  # what every page says about the list
         for team, t in teams.items():
             path = stage / "lists" / f"{team}.csv"
             write_list(path, t.listed)
             written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(t.listed), "sha256": sha256_file(path)})
-            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines, notices)
+            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines, notices,
+                                            facts)
+        # the contract fixes the list CSV's columns: what the list is goes in a text file beside the CSVs
+        write_private_text(stage / "lists" / TEXT_NAME, as_text(facts, cfg.suppression))
+        team_files.append({"path": f"lists/{TEXT_NAME}"})
         overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
-                                  notices)
+                                  notices, load_population(cfg), facts)
         team_files.append({"path": overview.name})
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])
