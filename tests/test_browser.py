@@ -127,3 +127,29 @@ def test_month_names_fit_whatever_the_date_in_chromium(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert 'data-clipped="none"' in done.stdout, re.search(r'data-clipped="([^"]*)"', done.stdout)
     assert done.stdout.count('<svg class="timeline"') == len(days) and ">Jan<" in done.stdout
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def test_libreoffice_prints_each_workbook_sheet_on_one_landscape_page(report, tmp_path):
+    """LibreOffice (Debian's libreoffice-calc) prints the team's workbook as a person would: a page per short sheet.
+
+    Before page set-up it printed 37 portrait pages for one list, a column or two each.
+    """
+    if SOFFICE is None or PDFINFO is None:
+        pytest.skip("libreoffice-calc or poppler-utils is not installed")
+    import openpyxl
+
+    page, s = report
+    book = page.parent / "NT01.xlsx"
+    done = subprocess.run([SOFFICE, "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
+                           "--convert-to", "pdf", "--outdir", str(tmp_path), str(book)],
+                          capture_output=True, text=True, timeout=240, check=False)
+    pdf = tmp_path / "NT01.pdf"
+    assert done.returncode == 0 and pdf.is_file(), done.stderr[-2000:]
+    info = subprocess.run([PDFINFO, str(pdf)], capture_output=True, text=True, check=True).stdout
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info).groups())
+    assert (round(width), round(height)) == (842, 595), info
+    sheets = len(openpyxl.load_workbook(book).sheetnames)
+    assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) == sheets  # each sheet one page wide, and short

@@ -276,9 +276,13 @@ def test_what_a_score_means_comes_from_the_models_test_on_past_people(sample):
     facts = list_facts(s["cfg"], "r1", AS_OF, _freshness(), "20261120-his-abc", 6, metrics)
     lines = score_meaning(facts, s["cfg"].suppression)
     assert lines[0] == "Score from 0.05 to 0.10: of 400 past people with such a score, about 7 in 100 met a crisis rule within 6 months."
-    assert "about 16 in 100" in lines[1]
-    assert "too few past people" in lines[2] and "12" not in lines[2]  # a small count is suppressed
-    assert len(lines) == 3  # the band below the wobbling threshold holds nobody on a list
+    # 150 people from 0.10 to 0.20 and 12 from 0.20 to 0.30, too few alone, are said together: 27 in 162
+    assert lines[1] == ("Score from 0.10 to 0.30: of 160 past people with such a score, about 17 in 100 met a crisis "
+                        "rule within 6 months.")
+    assert len(lines) == 2  # the band below the wobbling threshold holds nobody on a list
+    thin = list_facts(s["cfg"], "r1", AS_OF, [], "v", 6, {"score_bands": [{"low": 0.2, "high": 0.3, "people": 12, "crises": 3}]})
+    assert score_meaning(thin, s["cfg"].suppression) == [
+        "Score from 0.20 to 0.30: too few past people had such a score to say what it means (10 people)."]
     none = score_meaning(list_facts(s["cfg"], "r1", AS_OF, []), s["cfg"].suppression)
     assert "crisis tier only" in none[0]
 
@@ -361,6 +365,9 @@ def test_the_workbook_prints_landscape_fitted_to_width_with_the_header_row_and_n
         assert crisis.column_dimensions[chr(ord("A") + header.index(name))].width <= 12, name
     total = sum(crisis.column_dimensions[chr(ord("A") + j)].width for j in range(len(header)))
     assert total < 260  # about 1,800 px of columns: fitted to an A4 landscape width, still readable
+    reasons = crisis.cell(row=2, column=header.index("reasons") + 1)
+    assert reasons.value.count("\n") == 1 and reasons.alignment.wrap_text  # one reason a line
+    assert crisis.row_dimensions[2].height >= 30  # the row is as tall as its text: nothing prints over the next
 
 
 def test_copying_a_cell_style_through_openpyxls_private_style_still_works():

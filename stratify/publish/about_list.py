@@ -84,7 +84,7 @@ def _score(x: float) -> str:
 
 def crisis_definition(f: ListFacts) -> str:
     return (f"In crisis: the person's records, up to {f.as_of.isoformat()}, meet at least one of the place's "
-            f"{count(len(f.rules), 'crisis rule', 'crisis rules')} (listed on the page); crisis comes first on the list.")
+            f"{count(len(f.rules), 'crisis rule', 'crisis rules')} (listed below); crisis comes first on the list.")
 
 
 def wobbling_definition(f: ListFacts) -> str:
@@ -94,26 +94,43 @@ def wobbling_definition(f: ListFacts) -> str:
 
 
 def score_meaning(f: ListFacts, sup: SuppressionConfig) -> list[str]:
-    """One sentence per score band that a wobbling person can have, from the model's test on past people."""
+    """One sentence per score band a wobbling person can have, from the model's test on past people.
+
+    Bands with fewer than `MIN_BAND_PEOPLE` past people are joined to the
+    next band up (the highest to the one below it), so that each sentence
+    rests on enough people; too few in all of them together is said so.
+    """
     if f.model_version is None:
         return ["No wobbling model was used for this list, so it shows the crisis tier only and has no scores "
                 "to explain."]
     if not f.bands:
         return [f"Model {f.model_version} did not record what its scores meant for past people; a model trained "
                 "from now on does."]
-    out = []
-    within = f"within {count(f.horizon_months, 'month', 'months')}"
+    groups: list[list[ScoreBand]] = []
+    open_group: list[ScoreBand] = []
     for b in f.bands:
         if b.high <= f.min_wobbling_score:
             continue  # scores nobody on the list has
-        span = f"from {_score(max(b.low, f.min_wobbling_score))} to {_score(b.high)}"
-        if b.people < MIN_BAND_PEOPLE:
+        open_group.append(b)
+        if sum(x.people for x in open_group) >= MIN_BAND_PEOPLE:
+            groups.append(open_group)
+            open_group = []
+    if open_group:
+        if groups:
+            groups[-1] += open_group
+        else:
+            groups.append(open_group)
+    within = f"within {count(f.horizon_months, 'month', 'months')}"
+    out = []
+    for g in groups:
+        people, crises = sum(b.people for b in g), sum(b.crises for b in g)
+        span = f"from {_score(max(g[0].low, f.min_wobbling_score))} to {_score(g[-1].high)}"
+        if people < MIN_BAND_PEOPLE:
             out.append(f"Score {span}: too few past people had such a score to say what it means "
-                       f"({suppress(b.people, sup)} people).")
+                       f"({suppress(people, sup)} people).")
             continue
-        per_100 = round(100 * b.crises / b.people)
-        out.append(f"Score {span}: of {suppress(b.people, sup)} past people with such a score, about "
-                   f"{per_100} in 100 met a crisis rule {within}.")
+        out.append(f"Score {span}: of {suppress(people, sup)} past people with such a score, about "
+                   f"{round(100 * crises / people)} in 100 met a crisis rule {within}.")
     return out
 
 

@@ -43,14 +43,15 @@ from stratify.publish.validation_page import SourceFreshness
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEADER_FILL = PatternFill("solid", fgColor="DDE3EA")
-WRAPPED = {"reasons", "detail", "note", "why ranked", "agencies", "reason"}
+WRAPPED = {"reasons", "detail", "note", "why ranked", "agencies", "reason", "value"}
 NUMBERS = ("score", "previous_score")  # shown with four decimals
 BOLD = Font(bold=True)
 TOP, WRAPPED_TOP = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top")
 MAX_WIDTH, MIN_WIDTH = 60, 6
 # Columns kept narrow whatever their content: identifiers (the cell holds the whole value) and short codes.
 FIXED_WIDTHS = {"person_id": 12, "household_id": 12, "ref": 7, "rank": 6, "agencies": 20, "note": 24, "detail": 45,
-                "why ranked": 14, "household_rank": 9, "household_listed": 9, "household_members": 9}
+                "why ranked": 14, "household_rank": 9, "household_listed": 9, "household_members": 9,
+                "item": 20, "value": 110}  # the About sheet
 HEADER = Alignment(wrap_text=True, vertical="bottom")
 
 
@@ -91,7 +92,12 @@ def put(ws: Worksheet, row: int, col: int, value: Any):
 
 
 def write_sheet(ws: Worksheet, frame: pd.DataFrame, columns: list[str], empty_text: str) -> None:
-    """Header row (bold, frozen), one row per record, widths from the content, long text wrapped."""
+    """Header row (bold, frozen), one row per record, widths from the content, long text wrapped.
+
+    Reasons are written one to a line. Row heights are set from the wrapped
+    text (spreadsheet programs do not grow a row for text written by
+    openpyxl), so nothing prints over the row below.
+    """
     for j, name in enumerate(columns, start=1):
         c = put(ws, 1, j, name)
         c.font = BOLD
@@ -105,6 +111,8 @@ def write_sheet(ws: Worksheet, frame: pd.DataFrame, columns: list[str], empty_te
             value = rec[name]
             if name in NUMBERS and value is not None and not pd.isna(value):
                 value = round(float(value), 4)
+            elif name == "reasons" and isinstance(value, str):
+                value = value.replace("; ", "\n")
             c = ws.cell(row=i, column=j)
             style = column_style.get(name)
             if style is None:
@@ -117,12 +125,31 @@ def write_sheet(ws: Worksheet, frame: pd.DataFrame, columns: list[str], empty_te
             put(ws, i, j, value)  # after the style: it may quote-prefix this one cell
     if not records:
         put(ws, 2, 1, empty_text)
+    widths = {}
     for j, name in enumerate(columns, start=1):
         longest = max([min(len(name), 10)] + [len(str(r[name])) for r in records if r[name] is not None])
-        width = FIXED_WIDTHS.get(name, max(MIN_WIDTH, min(MAX_WIDTH, longest + 2)))
-        ws.column_dimensions[get_column_letter(j)].width = width
+        widths[name] = FIXED_WIDTHS.get(name, max(MIN_WIDTH, min(MAX_WIDTH, longest + 2)))
+        ws.column_dimensions[get_column_letter(j)].width = widths[name]
+    ws.row_dimensions[1].height = LINE_PT * max(_lines(n, widths[n]) for n in columns) if columns else LINE_PT
+    wrapped = [n for n in columns if n in WRAPPED]
+    for i, rec in enumerate(records, start=2):
+        lines = max([_lines(rec[n], widths[n], n == "reasons") for n in wrapped if rec[n] is not None] + [1])
+        if lines > 1:
+            ws.row_dimensions[i].height = LINE_PT * lines
     if records:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(records) + 1}"
+
+
+LINE_PT = 15  # the height of a line of 11 pt text, in points
+
+
+def _lines(value: Any, width: float, one_per_line: bool = False) -> int:
+    """How many lines `value` takes wrapped in a column `width` units wide (a little pessimistic)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return 1
+    parts = str(value).split("; " if one_per_line else "\n")
+    per_line = max(1.0, (width - 1) * 1.1)  # as LibreOffice wraps Calibri 11: about 1.15 characters a width unit
+    return sum(max(1, -(-len(p) // int(per_line))) for p in parts)
 
 
 def print_setup(ws: Worksheet, header: str, footer: str) -> None:
@@ -201,9 +228,6 @@ def write_workbook(path: Path, t: TeamLists, place: str | PlaceConfig, run_id: s
                                 freshness=tuple(freshness)))
     about = wb.create_sheet("About")
     write_sheet(about, pd.DataFrame(about_rows(t, facts, sup), columns=["item", "value"]), ["item", "value"], "")
-    about.column_dimensions["B"].width = 110
-    for row in about.iter_rows(min_row=2, min_col=2, max_col=2):
-        row[0].alignment = WRAPPED_TOP
     print_setup(about, header, footer)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)  # 0o640 from the moment it exists
     os.fchmod(fd, FILE_MODE)
