@@ -14,11 +14,13 @@ from helpers import pid, write_place
 from stratify.config import ListsConfig
 from stratify.lists.team import build_team_lists
 from stratify.publish.validation_page import SourceFreshness
-from stratify.publish.team_page import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_overview, write_team_folder
+from stratify.publish.overview import write_overview
+from stratify.publish.team_page import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_team_folder
 
 AS_OF = date(2026, 11, 20)
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 EVIL = "<script>alert(1)</script> & \"quoted\""
+POPULATION = {"NT01": 1234, "NT02": 8}
 
 
 def _candidates(first: int, rows: list[tuple]) -> pd.DataFrame:
@@ -73,7 +75,7 @@ def sample_folder(tmp: Path) -> dict:
         "published_at": [pd.Timestamp("2026-11-19T03:00Z")] * 4, "team": ["NT01", "NT01", "NT02", "NT02"],
         "section": ["listed"] * 4, "tier": ["crisis", "wobbling", "crisis", "wobbling"], "people": [3, 12, 0, 27],
         "new_people": [0, 0, 0, 0]})
-    overview = write_overview(cfg, "r1", AS_OF, root, teams, trends, _freshness())
+    overview = write_overview(cfg, "r1", AS_OF, root, teams, trends, _freshness(), population=POPULATION)
     return {"cfg": cfg, "root": root, "teams": teams, "people": people, "written": written, "overview": overview}
 
 
@@ -87,7 +89,8 @@ def test_each_team_folder_has_its_files_with_private_modes(sample):
     for team in ("NT01", "NT02"):
         folder = s["root"] / "teams" / team
         names = {p.name for p in folder.iterdir()}
-        assert names == {f"{team}.csv", f"{team}.xlsx", "report.html", "already_working.csv", "snoozed.csv", "dropped.csv"}
+        assert names == {f"{team}.csv", f"{team}.xlsx", "report.html", "already_working.csv", "snoozed.csv", "dropped.csv",
+                         "about_this_list.txt"}
         assert stat.S_IMODE(folder.stat().st_mode) == 0o750
         for p in folder.iterdir():
             assert stat.S_IMODE(p.stat().st_mode) == 0o640, p.name
@@ -116,8 +119,12 @@ def test_report_is_self_contained_escaped_and_links_only_inside_its_folder(sampl
     for banned in ("<script", "<link", "src=", "http://", "https://", "@import", "url(", "<iframe", "<img"):
         assert banned not in html.lower(), banned
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quoted&#34;" in html
+    ids = set(re.findall(r' id="([^"]+)"', html))
     for href in re.findall(r'href="([^"]*)"', html):
-        assert "/" not in href and ".." not in href and (folder / href).is_file(), href
+        if href.startswith("#"):
+            assert href[1:] in ids, href  # a place on the page itself
+        else:
+            assert "/" not in href and ".." not in href and (folder / href).is_file(), href
     for page in (s["overview"],):
         text = page.read_text(encoding="utf-8")
         assert "<script" not in text and "http" not in text
@@ -152,7 +159,8 @@ def test_overview_suppresses_small_counts_and_holds_no_pseudonym(sample):
     assert not HEX64.search(html)
     row = re.search(r"<tr><td>NT01</td>(.*?)</tr>", html, re.S).group(1)
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
-    assert cells[:2] == ["&lt;10", "&lt;10"]  # 3 in crisis and 2 wobbling listed: suppressed
+    assert cells[:3] == ["1235", "&lt;10", "&lt;10"]  # 1,234 registered; 3 in crisis and 2 wobbling listed
+    assert re.search(r"<tr><td>NT02</td><td class=\"num\">&lt;10</td>", html)  # 8 registered: suppressed
     assert "&lt;10 / 10" in html  # last run's NT01: 3 in crisis, 12 wobbling -> <10 / 10
     assert "0 / 25" in html  # NT02: 0 / 27 -> 0 / 25
     assert html.count("<circle") == 4  # two runs, two tiers
@@ -185,3 +193,214 @@ def test_a_night_without_a_wobbling_model_says_so_on_every_page(tmp_path):
     assert notices[0] in (s["root"] / "teams" / "NT01" / "report.html").read_text(encoding="utf-8")
     page = write_overview(s["cfg"], "r1", AS_OF, s["root"], s["teams"], pd.DataFrame(columns=["section"]), [], notices)
     assert notices[0] in page.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- issue 20: what team leads and leaders read
+
+
+def _text(html: str) -> str:
+    """The words of a page (tags, the stylesheet and attribute values left out), entities decoded."""
+    import html as h
+
+    body = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
+    return h.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_the_overview_gives_the_denominator_and_the_unmet_need_through_suppression(sample, tmp_path):
+    from stratify.publish.overview import team_rows
+    from stratify.publish.validation_page import suppress
+
+    s = sample
+    sup = s["cfg"].suppression
+    teams = dict(s["teams"])
+    teams["NT01"].counts["over_capacity_crisis"] = 12  # met a crisis rule, no room on the list
+    rows, total = team_rows(teams, POPULATION, sup)
+    nt01 = next(r for r in rows if r["team"] == "NT01")
+    assert nt01["registered"] == suppress(1234, sup) and nt01["over_capacity_crisis"] == "10"
+    assert total["registered"] == suppress(1242, sup)
+    # the ranked list counts who was left off because the list was full
+    t = s["teams"]["NT02"]
+    listable = 6 - t.counts["already_working"] - t.counts["snoozed"]
+    assert t.counts["over_capacity_crisis"] + t.counts["over_capacity_wobbling"] == listable - len(t.listed)
+
+
+def test_one_run_is_a_table_and_a_chart_draws_only_lines_that_are_there(sample, tmp_path):
+    s = sample
+    first = write_overview(s["cfg"], "r1", AS_OF, tmp_path, s["teams"], pd.DataFrame(columns=["section"]), _freshness(),
+                           population=POPULATION).read_text(encoding="utf-8")
+    assert '<svg class="chart"' not in first and "One run so far" in first
+    assert re.search(r"<th>all teams</th><th class=\"num\">&lt;10 / &lt;10</th>", first)  # tonight's totals
+    html = s["overview"].read_text(encoding="utf-8")
+    assert '<svg class="chart"' in html and "wobbling (dashed)" in html
+    from stratify.publish.overview import trend_chart
+
+    no_wobbling = [{"as_of": "2026-11-19", "crisis": 12, "wobbling": 0}, {"as_of": "2026-11-20", "crisis": 15, "wobbling": 0}]
+    chart = trend_chart(no_wobbling, s["cfg"].suppression)
+    assert [line["tier"] for line in chart["lines"]] == ["crisis"]
+
+
+def test_pages_workbook_and_csv_folder_say_what_the_list_is_without_configuration_keys(sample):
+    import openpyxl
+
+    from stratify.config import TOP_LEVEL_KEYS
+    from stratify.publish.about_list import SUPPORTS
+
+    s = sample
+    folder = s["root"] / "teams" / "NT01"
+    report = _text((folder / "report.html").read_text(encoding="utf-8"))
+    overview = _text(s["overview"].read_text(encoding="utf-8"))
+    about = (folder / "about_this_list.txt").read_text(encoding="utf-8")
+    wb = openpyxl.load_workbook(folder / "NT01.xlsx")
+    book = " ".join(str(c.value) for c in wb["About"]["B"] if c.value)
+    for text in (report, overview, about, book):
+        assert SUPPORTS in text
+        assert "In crisis: the person's records, up to 2026-11-20, meet at least one of the place's 4 crisis rules" in text
+        assert "Wobbling: not in crisis, but the model puts the chance" in text and "within the next 6 months" in text
+        assert "Data up to 2026-11-20" in text
+    for text in (report, about, book):
+        assert "police: last accepted delivery 2026-11-08" in text or "2026-11-08" in text  # freshness per source
+    for ws in wb:
+        assert "decides nothing" in ws.oddHeader.left.text and "2026-11-20" in ws.oddFooter.left.text
+    keys = re.compile(r"\b(?:%s)\.[a-z_]+\b" % "|".join(sorted(TOP_LEVEL_KEYS)))
+    for text in (report, overview):
+        assert not keys.search(text), keys.search(text)
+
+
+def test_what_a_score_means_comes_from_the_models_test_on_past_people(sample):
+    from stratify.publish.about_list import list_facts, score_meaning
+
+    s = sample
+    metrics = {"test_snapshot": "2026-05-20", "score_bands": [
+        {"low": 0.0, "high": 0.05, "people": 90_000, "crises": 90}, {"low": 0.05, "high": 0.1, "people": 400, "crises": 28},
+        {"low": 0.1, "high": 0.2, "people": 150, "crises": 24}, {"low": 0.2, "high": 0.3, "people": 12, "crises": 3}]}
+    facts = list_facts(s["cfg"], "r1", AS_OF, _freshness(), "20261120-his-abc", 6, metrics)
+    lines = score_meaning(facts, s["cfg"].suppression)
+    assert lines[0] == "Score from 0.05 to 0.10: of 400 past people with such a score, about 7 in 100 met a crisis rule within 6 months."
+    # 150 people from 0.10 to 0.20 and 12 from 0.20 to 0.30, too few alone, are said together: 27 in 162
+    assert lines[1] == ("Score from 0.10 to 0.30: of 160 past people with such a score, about 17 in 100 met a crisis "
+                        "rule within 6 months.")
+    assert len(lines) == 2  # the band below the wobbling threshold holds nobody on a list
+    thin = list_facts(s["cfg"], "r1", AS_OF, [], "v", 6, {"score_bands": [{"low": 0.2, "high": 0.3, "people": 12, "crises": 3}]})
+    assert score_meaning(thin, s["cfg"].suppression) == [
+        "Score from 0.20 to 0.30: too few past people had such a score to say what it means (10 people)."]
+    none = score_meaning(list_facts(s["cfg"], "r1", AS_OF, []), s["cfg"].suppression)
+    assert "crisis tier only" in none[0]
+
+
+def test_the_score_bands_count_past_people_and_crises_per_band():
+    import numpy as np
+
+    from stratify.model.score_bands import score_bands
+
+    bands = score_bands(np.array([0, 1, 0, 1, 1]), np.array([0.01, 0.07, 0.12, 0.15, 1.0]))
+    by = {(b["low"], b["high"]): (b["people"], b["crises"]) for b in bands}
+    assert by[(0.0, 0.05)] == (1, 0) and by[(0.05, 0.1)] == (1, 1) and by[(0.1, 0.2)] == (2, 1) and by[(0.5, 1.0)] == (1, 1)
+
+
+def test_short_references_are_said_aloud_and_lengthened_only_where_two_would_clash():
+    from stratify.publish.people import short_refs
+
+    a, b, c = "3f9a" + "0" * 60, "3f9b" + "0" * 60, "3f9b1" + "1" * 59
+    refs = short_refs([a, b, c, "77" + "e" * 62])
+    assert refs[a] == "3f9a" and refs["77" + "e" * 62] == "77ee"
+    assert refs[b] == "3f9b0" and refs[c] == "3f9b1"
+    assert len(set(refs.values())) == 4
+
+
+def test_the_page_shows_short_references_rules_met_and_the_csv_keeps_full_pseudonyms(sample):
+    s = sample
+    t = s["teams"]["NT01"]
+    folder = s["root"] / "teams" / "NT01"
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    listed = pd.read_csv(folder / "NT01.csv", dtype=str)
+    assert set(t.listed["person_id"]) == set(listed["person_id"])  # full pseudonyms in the CSV
+    refs = re.findall(r'<code class="ref" title="([0-9a-f]{64})">([0-9a-f]+)</code>', html)
+    assert refs and all(full.startswith(ref) and len(ref) >= 4 for full, ref in refs)  # (these pseudonyms share 62)
+    assert len({ref for _, ref in refs}) == len({full for full, _ in refs})
+    ranked = html.split('<table class="ranked">')[1].split("</table>")[0]
+    assert "meets 2 of 4 crisis rules" in ranked and "meets 1 of 4 crisis rules" in ranked
+    assert "score 1.00" not in ranked and "score 0.70" in ranked
+    crisis_rules = html.split('id="about"')[1].split("</section>")[0]
+    assert "High-intensity use of A&amp;E: five or more attendances in 90 days" in crisis_rules
+
+
+def test_rules_met_read_back_from_the_severity_scoring_writes(tmp_path):
+    from stratify.score import score_frame
+    from stratify.publish.people import crisis_rules_met
+
+    cfg = write_place(tmp_path)
+    df = pd.DataFrame({"person_id": ["a", "b", "c"], "team": ["NT01"] * 3, "in_crisis": [True, True, False],
+                       "crisis_rules": ["smd_3plus; high_intensity_ae; high_intensity_police", "smd_3plus", ""],
+                       "crisis_reasons": ["x; y; z", "x", ""], "health_events_90d": [40, 3, 0],
+                       "police_events_90d": [7, 0, 0], "smd_domains_365d": [4, 3, 0]})
+    severity = score_frame(cfg, None, df)["severity"]
+    assert [crisis_rules_met(v) for v in severity[:2]] == [3, 1]
+
+
+def test_the_page_lets_a_reader_jump_to_each_tier_household_and_what_changed(sample):
+    s = sample
+    t = s["teams"]["NT01"]
+    html = (s["root"] / "teams" / "NT01" / "report.html").read_text(encoding="utf-8")
+    nav = html.split('<nav class="jump"')[1].split("</nav>")[0]
+    for target in ("#tier-crisis", "#tier-wobbling", "#households", "#changes", "#dropped", "#about"):
+        assert f'href="{target}"' in nav and f'id="{target[1:]}"' in html, target
+    index = html.split('class="hh-index"')[1].split("</p>")[0]
+    assert re.findall(r'href="#household-(\d+)"', index) == [str(r) for r in sorted(t.listed["household_rank"].unique())]
+    changed = html.split('id="changes"')[1].split("<h2")[0]
+    assert "new on the list" in changed and "dropped off" in changed
+
+
+def test_the_workbook_prints_landscape_fitted_to_width_with_the_header_row_and_narrow_ids(sample):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(sample["root"] / "teams" / "NT01" / "NT01.xlsx")
+    for ws in wb:
+        assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == int(ws.PAPERSIZE_A4)
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows.replace("$", "") == "1:1"
+    crisis = wb["Crisis"]
+    header = [c.value for c in crisis[1]]
+    assert header[:3] == ["rank", "ref", "person_id"] and "why ranked" in header
+    for name in ("person_id", "household_id", "ref"):
+        assert crisis.column_dimensions[chr(ord("A") + header.index(name))].width <= 12, name
+    total = sum(crisis.column_dimensions[chr(ord("A") + j)].width for j in range(len(header)))
+    assert total < 260  # about 1,800 px of columns: fitted to an A4 landscape width, still readable
+    reasons = crisis.cell(row=2, column=header.index("reasons") + 1)
+    assert reasons.value.count("\n") == 1 and reasons.alignment.wrap_text  # one reason a line
+    assert crisis.row_dimensions[2].height >= 30  # the row is as tall as its text: nothing prints over the next
+
+
+def test_copying_a_cell_style_through_openpyxls_private_style_still_works():
+    """Fails when openpyxl changes `Cell._style` (the one private reach, `workbook.style_array`)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment
+    from openpyxl.styles.cell_style import StyleArray
+
+    from stratify.publish.workbook import set_style_array, style_array
+
+    ws = Workbook().active
+    a, b = ws.cell(row=1, column=1), ws.cell(row=2, column=1)
+    a.number_format, a.alignment = "0.0000", Alignment(wrap_text=True, vertical="top")
+    style = style_array(a)
+    assert isinstance(style, StyleArray), "openpyxl's Cell._style is no longer a StyleArray: rework workbook.style_array"
+    set_style_array(b, style)
+    assert b.number_format == "0.0000" and b.alignment.wrap_text and b.alignment.vertical == "top"
+    b.number_format = "0.00"  # a copy, not shared
+    assert a.number_format == "0.0000"
+
+
+@pytest.mark.parametrize("as_of", [date(2026, 11, 20), date(2026, 12, 3), date(2027, 1, 31), date(2026, 2, 1)])
+def test_timeline_month_labels_are_whole_months_and_never_cut_at_the_edge(as_of):
+    from stratify.publish.team_page import TL_WIDTH, _month_ticks
+
+    ticks = _month_ticks(as_of)
+    labelled = [k for k in ticks if k["label"]]
+    assert all(k["label"] in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+               for k in labelled)
+    if any(k["x"] for k in ticks):
+        assert "Jan" in [k["label"] for k in labelled] or as_of.month == 1
+    spans = [(k["tx"], k["tx"] + k["w"]) if k["anchor"] == "start" else (k["tx"] - k["w"], k["tx"]) for k in labelled]
+    assert all(right <= TL_WIDTH for _, right in spans)  # nothing drawn past the edge (the clipped "D")
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two names overlap
+    if as_of == date(2026, 11, 20):
+        assert labelled[-1]["label"] == "Nov" and labelled[-1]["anchor"] == "end"

@@ -17,7 +17,8 @@ EXTRA_COLUMNS = ("household_rank", "household_listed", "household_members", "las
                  "note")
 SECTION_COLUMNS = ("person_id", "household_id", "tier", "score", "reasons", "agencies", "outcome", "outcome_date")
 # What `TeamLists.counts` holds, in this order.
-COUNT_KEYS = ("listed_crisis", "listed_wobbling", "already_working", "snoozed", "dropped", "new")
+COUNT_KEYS = ("listed_crisis", "listed_wobbling", "already_working", "snoozed", "dropped", "new",
+              "over_capacity_crisis", "over_capacity_wobbling")
 
 
 @dataclass
@@ -68,6 +69,9 @@ def build_team_lists(team: str, capacity: int, candidates: pd.DataFrame, outcome
         "listed_wobbling": int((listed["tier"] == "wobbling").sum()),
         "already_working": len(already), "snoozed": len(snoozed), "dropped": len(dropped),
         "new": int((listed["change"] == "new").sum()),
+        # tiered, no outcome taking them off, and not listed: the list was full (the overview's unmet need)
+        "over_capacity_crisis": int((listable["tier"] == "crisis").sum()) - int((listed["tier"] == "crisis").sum()),
+        "over_capacity_wobbling": int((listable["tier"] == "wobbling").sum()) - int((listed["tier"] == "wobbling").sum()),
     }
     return TeamLists(team, capacity, listed, already, snoozed, dropped,
                      previous_published=previous is not None, counts=counts)

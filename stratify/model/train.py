@@ -35,6 +35,7 @@ from stratify.config import PlaceConfig
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
                                        selected_at_capacity)
+from stratify.model.score_bands import score_bands
 from stratify.model.registry import ModelBundle, ModelError, load_promoted, register
 from stratify.rules import crisis_flags, required_columns
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
@@ -282,6 +283,7 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         "calibration_selected": selected,
         "calibrated": evaluate(test, score, cfg),
         "fairness": fairness(test, score, cfg),
+        "score_bands": score_bands(test.y, score),  # what a score meant on the test snapshot (team pages)
         "reliability": {"calibrated": reliability(test, score),
                         **{n: reliability(test, test_scores[n]) for n in fitted}},
         "fit_rows": int(len(y_all)), "fit_positives": int(y_all.sum()),

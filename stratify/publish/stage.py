@@ -29,9 +29,11 @@ from stratify.lists.history import save_history
 from stratify.lists.queries import load_trends
 from stratify.lists.table import load_lists
 from stratify.lists.team import EXTRA_COLUMNS, list_totals
-from stratify.files.permissions import private_umask, restrict, restrict_tree
+from stratify.files.permissions import private_umask, restrict, restrict_tree, write_private_text
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
-from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
+from stratify.publish.about_list import TEXT_NAME, as_text, load_list_facts
+from stratify.publish.overview import TREND_RUNS, load_population, write_overview
+from stratify.publish.team_page import shown_timelines, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one
@@ -101,13 +103,18 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         freshness = source_freshness(cfg, ctx)
         timelines = shown_timelines(cfg, ctx.as_of, teams)
         notices = list_notices(read_stage_summaries(cfg, ctx))
+        facts = load_list_facts(cfg, ctx.run_id, ctx.as_of, freshness)  # what every page says about the list
         for team, t in teams.items():
             path = stage / "lists" / f"{team}.csv"
             write_list(path, t.listed)
             written.append({"team": team, "path": f"lists/{team}.csv", "rows": len(t.listed), "sha256": sha256_file(path)})
-            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines, notices)
+            team_files += write_team_folder(cfg, ctx.run_id, ctx.as_of, stage, t, path, freshness, timelines, notices,
+                                            facts)
+        # the contract fixes the list CSV's columns: what the list is goes in a text file beside the CSVs
+        write_private_text(stage / "lists" / TEXT_NAME, as_text(facts, cfg.suppression))
+        team_files.append({"path": f"lists/{TEXT_NAME}"})
         overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
-                                  notices)
+                                  notices, load_population(cfg), facts)
         team_files.append({"path": overview.name})
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])

@@ -1,21 +1,26 @@
-"""Each team's folder and the place overview: what a team lead opens before the morning huddle.
+"""Each team's folder: what a team lead opens before the morning huddle.
 
 `teams/<team>/` holds everything one team is shown and nothing about anyone
 else, so the folder can be shared with that team alone: the ranked list
 (`<team>.csv`, the same file as `lists/<team>.csv`), `already_working.csv`,
-`snoozed.csv`, `dropped.csv`, the workbook `<team>.xlsx` and `report.html`.
-The report links only to files in its own folder.
+`snoozed.csv`, `dropped.csv`, the workbook `<team>.xlsx`, `report.html` and
+`about_this_list.txt` (what the list is and is not, beside the CSVs, whose
+columns the data contract fixes). The report links only to files in its own
+folder and to places on itself.
 
 `report.html` is one self-contained page (no scripts, styles, fonts or
-images from elsewhere; Jinja2 autoescape): the ranked households with each
-member's tier, score, reasons, agencies, change and last outcome, a timeline
-of each listed person's contacts by agency over the last year drawn as
-inline SVG, the sections "already working with", snoozed and dropped off,
-and the freshness of each source.
+images from elsewhere; Jinja2 autoescape): what the list is (it supports a
+professional's judgement and decides nothing; what crisis, wobbling and a
+score mean; model version, data date, freshness of each source), links to
+jump to each tier, each household and what changed, the ranked households
+with each member's short reference (`short_refs`: said aloud in the huddle;
+the full pseudonym is in the CSV), tier, rules met or score, reasons,
+change and last outcome, a timeline of each listed person's contacts by
+agency over the last year drawn as inline SVG, the sections "already
+working with", snoozed and dropped off. It prints on A4 landscape (the
+stylesheet's print rules).
 
-`overview.html` at the run folder's root is for leaders: counts by team and
-tier, trends over the last runs, freshness; every count goes through
-`stratify.publish.validation_page.suppress`, and it holds no pseudonym.
+The place overview for leaders is `stratify.publish.overview`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from stratify.lists.history import person_runs
 from stratify.lists.queries import AGENCIES, TIMELINE_DAYS, load_timelines
 from stratify.lists.team import TeamLists, frame_records
 from stratify.files.permissions import make_private_dir, write_private_text
-from stratify.publish.suppression import suppress
+from stratify.features.sentences import crisis_summary
+from stratify.publish.people import crisis_rules_met, team_refs
+from stratify.publish.about_list import TEXT_NAME, ListFacts, as_text, list_facts, sentences
 from stratify.publish.validation_page import SourceFreshness
 from stratify.resources import TEMPLATES_DIR
 
@@ -44,10 +51,13 @@ TEMPLATES = TEMPLATES_DIR
 AGENCY_LABELS = {"health": "Health", "social_care": "Social care", "housing": "Housing", "police": "Police"}
 AGENCY_COLOURS = {"health": "#0072b2", "social_care": "#d55e00", "housing": "#009e73", "police": "#8e44ad"}
 SECTION_FILES = {"already_working": "already_working.csv", "snoozed": "snoozed.csv", "dropped": "dropped.csv"}
-TREND_RUNS = 14
 
-# Timeline geometry (SVG user units = CSS px): a label column, then one column per week.
-TL_LABEL_W, TL_WEEK_W, TL_ROW_H, TL_AXIS_H, TL_WEEKS = 70, 6, 13, 14, TIMELINE_DAYS // 7 + 1
+# Timeline geometry (SVG user units = CSS px): a label column, then one column per week, then a margin the
+# last month's name may run into. Labels are 11 px (team_report.css); MONTH_LABEL_W is each month's name's
+# width at that size in Chromium's system-ui, plus about 8%, so that names are placed without overlapping.
+TL_LABEL_W, TL_WEEK_W, TL_ROW_H, TL_AXIS_H, TL_WEEKS, TL_PAD_R = 72, 6, 15, 16, TIMELINE_DAYS // 7 + 1, 6
+MONTH_LABEL_W = {"Jan": 20, "Feb": 21, "Mar": 23, "Apr": 21, "May": 25, "Jun": 20, "Jul": 16, "Aug": 23, "Sep": 23,
+                 "Oct": 21, "Nov": 24, "Dec": 23}
 
 
 # --------------------------------------------------------------------------- timelines
@@ -104,7 +114,7 @@ def timeline(weeks: Weeks, as_of: date) -> dict[str, Any]:
 
 def _frame(as_of: date) -> dict[str, Any]:
     """What every timeline of the night shares: geometry, row labels, month ticks."""
-    return {"width": TL_LABEL_W + TL_WEEKS * TL_WEEK_W + 2, "axis_y": len(AGENCIES) * TL_ROW_H,
+    return {"width": TL_WIDTH, "axis_y": len(AGENCIES) * TL_ROW_H, "band_h": TL_ROW_H - 2, "plot_w": TL_WEEKS * TL_WEEK_W,
             "label_w": TL_LABEL_W, "ticks": [dict(k) for k in _month_ticks(as_of)],
             "rows": [{"y": i * TL_ROW_H, "label": AGENCY_LABELS[a]} for i, a in enumerate(AGENCIES)]}
 
@@ -116,6 +126,7 @@ def timeline_frame(as_of: date) -> Markup:
 
 
 _ROW_OF = {a: i for i, a in enumerate(AGENCIES)}
+TL_WIDTH = TL_LABEL_W + TL_WEEKS * TL_WEEK_W + TL_PAD_R
 _MARK_SVG = ('<rect class="mark" x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" fill-opacity="{opacity}">'
              '<title>{title}</title></rect>\n')
 
@@ -143,15 +154,31 @@ def _week_ends(as_of: date) -> tuple[str, ...]:
 
 @lru_cache(maxsize=4)
 def _month_ticks(as_of: date) -> tuple[dict[str, Any], ...]:
-    """The month ticks under every timeline of a night (the same for every person)."""
-    ticks = []
+    """The month ticks under every timeline of a night (the same for every person).
+
+    Each month that starts inside the year shown gets a tick and its name
+    (January too: "Jan"; the years are in the page's legend), written from
+    its tick. The last month, when its name does not fit before the right
+    edge, has it written against the edge instead (`anchor` end), unless
+    that would run into the month before's name: then the tick only. So no
+    label is ever cut off ("D" for a December three days old).
+    """
+    ticks: list[dict[str, Any]] = []
     start = as_of - timedelta(days=TL_WEEKS * 7 - 1)
     m = date(start.year, start.month, 1)
     while m <= as_of:
         if m >= start:
             weeks_back = (as_of - m).days / 7
-            ticks.append({"x": round(TL_LABEL_W + (TL_WEEKS - weeks_back) * TL_WEEK_W, 1),
-                          "label": m.strftime("%b") if m.month != 1 else m.strftime("%Y")})
+            x = round(TL_LABEL_W + (TL_WEEKS - weeks_back) * TL_WEEK_W, 1)
+            name = m.strftime("%b")
+            tick = {"x": x, "label": name, "tx": round(x + 1, 1), "anchor": "start", "w": MONTH_LABEL_W[name]}
+            if x + 1 + tick["w"] > TL_WIDTH:
+                previous_end = ticks[-1]["tx"] + ticks[-1]["w"] if ticks and ticks[-1]["label"] else TL_LABEL_W
+                if TL_WIDTH - 1 - tick["w"] >= previous_end:
+                    tick.update(tx=TL_WIDTH - 1, anchor="end")
+                else:
+                    tick["label"] = ""
+            ticks.append(tick)
         m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
     return tuple(ticks)
 
@@ -174,13 +201,21 @@ def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) 
 # --------------------------------------------------------------------------- the team's page
 
 
-def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date) -> list[dict[str, Any]]:
+def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date, refs: dict[str, str],
+            rules: int) -> list[dict[str, Any]]:
     empty = Weeks([], [], [])
     out = []
     for r in frame_records(frame):
+        crisis = r.get("tier") == "crisis"
+        severity = r.get("severity")
+        met = crisis_rules_met(severity) if crisis and severity is not None and not pd.isna(severity) else None
         out.append({
             **{k: ("" if v is None or (not isinstance(v, str) and pd.isna(v)) else v) for k, v in r.items()},
+            "ref": refs[r["person_id"]],
             "score_text": f"{float(r['score']):.2f}",
+            # crisis people all score 1: what orders them is the rules met (then contacts)
+            "why_ranked": crisis_summary(met, rules) if met else ("crisis rules met" if crisis else
+                                                                  f"score {float(r['score']):.2f}"),
             "reason_list": [x for x in str(r.get("reasons") or "").split("; ") if x],
             "agency_list": [AGENCY_LABELS.get(a, a) for a in str(r.get("agencies") or "").split("; ") if a],
             "timeline": timeline(timelines.get(r["person_id"], empty), as_of),
@@ -188,10 +223,24 @@ def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date) -> li
     return out
 
 
+def freshness_rows(freshness: list[SourceFreshness]) -> list[dict[str, Any]]:
+    return [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",
+             "stale": f.stale, "status": f.status, "why": f.why} for f in freshness]
+
+
+def changes(people: list[dict[str, Any]], t: TeamLists) -> dict[str, Any]:
+    """What changed against the team's previous list: who is new, up, down, the same, and how many dropped off."""
+    by = {k: [p for p in people if p["change"] == k] for k in ("new", "up", "down", "same")}
+    return {**by, "dropped": len(t.dropped), "first": not t.previous_published}
+
+
 def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, freshness: list[SourceFreshness],
-                 timelines: dict[str, Weeks], files: dict[str, str], notices: list[str] = ()) -> dict[str, Any]:
+                 timelines: dict[str, Weeks], files: dict[str, str], notices: list[str] = (),
+                 facts: ListFacts | None = None) -> dict[str, Any]:
     """Everything the team's page shows, for this team's people only (the template lays it out)."""
-    people = _people(t.listed, timelines, as_of)
+    refs, rules = team_refs(t), len(cfg.rules)
+    facts = facts or list_facts(cfg, run_id, as_of, freshness)
+    people = _people(t.listed, timelines, as_of, refs, rules)
     households: list[dict[str, Any]] = []
     for p in people:
         if not households or households[-1]["rank"] != p["household_rank"]:
@@ -202,18 +251,23 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
     for r in t.already_working.itertuples(index=False):
         if isinstance(r.household_id, str) and r.household_id:
             aw_by_household.setdefault(r.household_id, []).append(r.person_id)
-    for h in households:
+    for i, h in enumerate(households):
         h["already_working"] = aw_by_household.get(h["household_id"], []) if h["household_id"] else []
+        h["first_of_tier"] = i == 0 or households[i - 1]["tier"] != h["tier"]
+    tiers = {tier: {"households": sum(h["tier"] == tier for h in households),
+                    "people": sum(len(h["members"]) for h in households if h["tier"] == tier)}
+             for tier in ("crisis", "wobbling")}
     return {
         "place": cfg.place, "team": t.team, "run_id": run_id, "as_of": as_of.isoformat(),
         "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "capacity": t.capacity, "counts": t.counts, "first_list": not t.previous_published,
-        "households": households,
-        "already_working": _people(t.already_working, timelines, as_of),
-        "snoozed": _people(t.snoozed, timelines, as_of),
-        "dropped": t.dropped.to_dict("records"),
-        "freshness": [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",
-                       "stale": f.stale, "status": f.status, "why": f.why} for f in freshness],
+        "households": households, "tiers": tiers, "changes": changes(people, t),
+        "already_working": _people(t.already_working, timelines, as_of, refs, rules),
+        "snoozed": _people(t.snoozed, timelines, as_of, refs, rules),
+        "dropped": [{**d, "ref": refs[d["person_id"]]} for d in t.dropped.to_dict("records")],
+        "freshness": freshness_rows(freshness), "about": sentences(facts, cfg.suppression),
+        "timeline_from": (as_of - timedelta(days=TL_WEEKS * 7 - 1)).strftime("%B %Y"),
+        "timeline_to": f"{as_of.day} {as_of:%B %Y}",
         "files": files, "colours": AGENCY_COLOURS, "labels": AGENCY_LABELS, "notices": list(notices),
         "already_working_days": cfg.lists.already_working_days, "snooze_days": cfg.lists.snooze_days,
     }
@@ -254,7 +308,7 @@ SECTION_COLUMNS = {
 
 def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t: TeamLists, list_csv: Path,
                       freshness: list[SourceFreshness], timelines: dict[str, Weeks],
-                      notices: list[str] = ()) -> list[dict]:
+                      notices: list[str] = (), facts: ListFacts | None = None) -> list[dict]:
     """Write `teams/<team>/` under `root` (the run's staging folder); return what was written, relative to root."""
     from stratify.publish.workbook import write_workbook
 
@@ -273,97 +327,13 @@ def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t:
         if name == "dropped" and not frame.empty:
             shown = frame.assign(previous_score=frame["previous_score"].map(lambda s: "" if s != s else f"{s:.4f}"))
         note(write_csv(folder / SECTION_FILES[name], shown, SECTION_COLUMNS[name]), len(frame))
-    book = write_workbook(folder / f"{t.team}.xlsx", t, cfg.place, run_id, as_of, freshness)
+    facts = facts or list_facts(cfg, run_id, as_of, freshness)
+    book = write_workbook(folder / f"{t.team}.xlsx", t, cfg, run_id, as_of, freshness, facts, team_refs(t))
     note(book, len(t.listed))
-    files = {"list": own_list.name, "workbook": book.name, **{k: v for k, v in SECTION_FILES.items()}}
-    page = render("team_report.html.j2", team_context(cfg, run_id, as_of, t, freshness, timelines, files, notices))
+    about = write_private_text(folder / TEXT_NAME, as_text(facts, cfg.suppression, t.team))
+    note(about, None)
+    files = {"list": own_list.name, "workbook": book.name, "about": about.name, **SECTION_FILES}
+    page = render("team_report.html.j2",
+                  team_context(cfg, run_id, as_of, t, freshness, timelines, files, notices, facts))
     note(write_private_text(folder / "report.html", page), None)
     return written
-
-
-# --------------------------------------------------------------------------- the place overview
-
-
-def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str, TeamLists],
-                     trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = ()) -> dict[str, Any]:
-    """Counts by team and tier now and over the last runs, every count suppressed; no pseudonyms."""
-    sup = cfg.suppression
-    keys = ("listed_crisis", "listed_wobbling", "new", "already_working", "snoozed", "dropped")
-    rows = [{"team": name, **{k: suppress(int(t.counts.get(k, 0)), sup) for k in keys},
-             "capacity": t.capacity} for name, t in teams.items()]
-    total = {k: suppress(sum(int(t.counts.get(k, 0)) for t in teams.values()), sup) for k in keys}
-    series = trend_series(trends, run_id, as_of, teams)
-    return {
-        "place": cfg.place, "run_id": run_id, "as_of": as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to, "notices": list(notices),
-        "trend": trend_chart(series, sup), "trend_table": trend_table(series, list(teams), sup),
-        "freshness": [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",
-                       "stale": f.stale, "status": f.status, "why": f.why} for f in freshness],
-    }
-
-
-def trend_series(trends: pd.DataFrame, run_id: str, as_of: date, teams: dict[str, TeamLists]) -> list[dict[str, Any]]:
-    """Per run (oldest first, tonight last): listed people by team and tier (raw counts, suppressed later)."""
-    runs: dict[str, dict[str, Any]] = {}
-    for r in trends[trends["section"] == "listed"].itertuples(index=False) if not trends.empty else []:
-        if r.run_id == run_id:
-            continue
-        run = runs.setdefault(r.run_id, {"run_id": r.run_id, "as_of": pd.Timestamp(r.as_of).date().isoformat(),
-                                         "by_team": {}, "crisis": 0, "wobbling": 0})
-        run["by_team"].setdefault(r.team, {"crisis": 0, "wobbling": 0})[r.tier] = int(r.people)
-        run[r.tier] += int(r.people)
-    series = list(runs.values())[-(TREND_RUNS - 1):]
-    tonight = {"run_id": run_id, "as_of": as_of.isoformat(), "by_team": {}, "crisis": 0, "wobbling": 0}
-    for name, t in teams.items():
-        tonight["by_team"][name] = {"crisis": t.counts["listed_crisis"], "wobbling": t.counts["listed_wobbling"]}
-        tonight["crisis"] += t.counts["listed_crisis"]
-        tonight["wobbling"] += t.counts["listed_wobbling"]
-    return series + [tonight]
-
-
-def _plotted(n: int, sup) -> tuple[float, str, bool]:
-    """A suppressed count as (value to plot, label, exact?): small counts sit on the axis, hollow."""
-    shown = suppress(int(n), sup)
-    if shown.startswith("<"):
-        return 0.0, shown, False
-    return float(shown), shown, True
-
-
-def trend_chart(series: list[dict[str, Any]], sup) -> dict[str, Any]:
-    """A small line chart of the place's listed people per tier over the runs, from suppressed counts."""
-    width, height, left, right, top, bottom = 640, 200, 44, 16, 12, 36
-    pts = {tier: [_plotted(s[tier], sup) for s in series] for tier in ("crisis", "wobbling")}
-    ymax = max([v for p in pts.values() for v, _, _ in p] + [float(sup.min_count)])
-    n = len(series)
-    xs = [left + (width - left - right) * (i / (n - 1) if n > 1 else 0.5) for i in range(n)]
-    y = lambda v: top + (height - top - bottom) * (1 - v / ymax)  # noqa: E731
-    lines = []
-    for tier, colour, dash in (("crisis", "#b42318", ""), ("wobbling", "#f79009", "6 3")):
-        points = [{"x": round(xs[i], 1), "y": round(y(v), 1), "label": lab, "exact": ex, "as_of": series[i]["as_of"]}
-                  for i, (v, lab, ex) in enumerate(pts[tier])]
-        lines.append({"tier": tier, "colour": colour, "dash": dash, "points": points,
-                      "path": " ".join(f"{p['x']},{p['y']}" for p in points)})
-    grid = [{"y": round(y(v), 1), "label": str(int(v))} for v in (0, ymax / 2, ymax)]
-    labels = [{"x": round(xs[i], 1), "label": s["as_of"][5:]} for i, s in enumerate(series)]
-    return {"width": width, "height": height, "lines": lines, "grid": grid, "labels": labels,
-            "left": left, "right": width - right, "base": round(y(0), 1), "runs": n}
-
-
-def trend_table(series: list[dict[str, Any]], teams: list[str], sup) -> dict[str, Any]:
-    """Per team and run, listed people in crisis / wobbling, suppressed."""
-    rows = []
-    for team in teams:
-        cells = []
-        for s in series:
-            c = s["by_team"].get(team)
-            cells.append("" if c is None else f"{suppress(c['crisis'], sup)} / {suppress(c['wobbling'], sup)}")
-        rows.append({"team": team, "cells": cells})
-    return {"runs": [s["as_of"] for s in series], "rows": rows}
-
-
-def write_overview(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, teams: dict[str, TeamLists],
-                   trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = ()) -> Path:
-    """`overview.html` at the run folder's root (0o640)."""
-    page = render("overview.html.j2", overview_context(cfg, run_id, as_of, teams, trends, freshness, notices))
-    return write_private_text(root / "overview.html", page)

@@ -53,5 +53,7 @@ SELECT
     CAST(already_working AS INTEGER)    AS already_working,
     CAST(snoozed AS INTEGER)            AS snoozed,
     CAST(dropped AS INTEGER)            AS dropped,
-    CAST("new" AS INTEGER)              AS "new"
+    CAST("new" AS INTEGER)              AS "new",
+    CAST(over_capacity_crisis AS INTEGER)   AS over_capacity_crisis,    -- tiered, not taken off, not listed: the list was full
+    CAST(over_capacity_wobbling AS INTEGER) AS over_capacity_wobbling
 FROM list_teams_in;
