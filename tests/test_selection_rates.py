@@ -65,3 +65,11 @@ def test_every_group_kind_is_reported_for_the_place_and_each_team():
     entries = selection_rates(people, listed, min_count=10)
     kinds = {(e["team"], e["group_kind"]) for e in entries}
     assert kinds == {(t, k) for t in (None, "NT01", "NT02") for k in ("sex", "age_band", "ethnic_group")}
+
+
+def test_a_small_group_never_sets_the_reference_rate():
+    people, listed = _people({("NT01", "F"): (2000, 60, 60), ("NT01", "M"): (2000, 60, 60), ("NT01", "X"): (3, 2, 2)})
+    entries = selection_rates(people, listed, min_count=10)
+    for sex in ("F", "M"):
+        e = _entry(entries, "NT01", "sex", sex)
+        assert e["ratio"] == pytest.approx(1.0) and not e["flagged"]

@@ -208,7 +208,7 @@ def _text(html: str) -> str:
 
 def test_the_overview_gives_the_denominator_and_the_unmet_need_through_suppression(sample, tmp_path):
     from stratify.publish.overview import team_rows
-    from stratify.publish.validation_page import suppress
+    from stratify.publish.suppression import suppress
 
     s = sample
     sup = s["cfg"].suppression

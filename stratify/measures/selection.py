@@ -7,7 +7,8 @@ and for each team, the share of its registered, living, not-opted-out people
 who are on a list (either tier), with a 95% Wilson interval, and its ratio to
 the group with the largest rate. A group is flagged when the ratio falls
 outside [0.8, 1.25] (the four-fifths rule, Aequitas's default) and its
-interval excludes the largest group's rate (parity).
+interval excludes the largest group's rate (parity). The largest group is
+taken among the groups whose figures are shown (see small numbers below).
 
 Beside it, each group's crisis rate (the share meeting a crisis rule) and its
 ratio, so a team can tell "listed more because in crisis more" from "listed
@@ -51,8 +52,12 @@ def _rates_for(people: pd.DataFrame, team: str | None, kind: str, min_count: int
         return []
     rates = grouped["listed"] / grouped["people"]
     crisis_rates = grouped["in_crisis"] / grouped["people"]
-    reference = float(rates.max())
-    crisis_reference = float(crisis_rates.max())
+    # The reference is the most-listed group among those large enough to show: a group of three with
+    # one person listed must not set the bar for everyone else (nor be revealed by the ratios).
+    shown = ~(grouped["people"].map(lambda n: _small(n, min_count)) | grouped["listed"].map(lambda n: _small(n, min_count))
+              | grouped["in_crisis"].map(lambda n: _small(n, min_count)))
+    reference = float(rates[shown].max()) if shown.any() else 0.0
+    crisis_reference = float(crisis_rates[shown].max()) if shown.any() else 0.0
     out = []
     for group, row in grouped.iterrows():
         n, k, c = int(row["people"]), int(row["listed"]), int(row["in_crisis"])
@@ -76,6 +81,7 @@ def _rates_for(people: pd.DataFrame, team: str | None, kind: str, min_count: int
                         "crisis_ratio", "listed_per_crisis"):
                 entry[key] = None
             entry["suppressed"] = True
+            entry["flagged"] = False  # too few to judge, and a flag would hint at the withheld figures
         out.append(entry)
     return out
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from stratify.config import PlaceConfig
 from stratify.files.permissions import write_private_text
+from stratify.measures import IMPACT_FILE
 from stratify.measures.impact import ImpactSettings, estimate
 from stratify.measures.inputs import MEASURES_SQL, impact_world, selection_people
 from stratify.measures.selection import flagged_groups, selection_rates
@@ -25,7 +26,6 @@ from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one, read_sql, run_sql_file, transaction
 
-IMPACT_FILE = "impact.json"
 MAX_HISTORY_MONTHS = 60
 PRECISION_MARGIN = 0.10  # realised precision this far below the promise is a warning
 

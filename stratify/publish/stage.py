@@ -34,6 +34,7 @@ from stratify.publish.validation_page import SourceFreshness, source_freshness, 
 from stratify.publish.about_list import TEXT_NAME, as_text, load_list_facts
 from stratify.publish.overview import TREND_RUNS, load_population, write_overview
 from stratify.publish.team_page import shown_timelines, write_team_folder
+from stratify.measures import IMPACT_FILE
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one
@@ -116,6 +117,8 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
                                   notices, load_population(cfg), facts)
         team_files.append({"path": overview.name})
+        if (stage / IMPACT_FILE).exists():  # the measure stage's estimate of what engagement changed
+            team_files.append({"path": IMPACT_FILE})
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])
         write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written), **list_totals(teams)})
@@ -258,6 +261,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
             "WHERE decision IN ('accepted', 'accepted_with_warnings') GROUP BY source ORDER BY source"
         ).fetchall()
     docs = staging_dir(cfg, ctx) / "validation" / "data_docs" / "index.html"
+    stages = read_stage_summaries(cfg, ctx)
     return {
         "manifest_version": 1,
         "run_id": ctx.run_id,
@@ -273,7 +277,8 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
         "validation_summary": "validation.html" if (staging_dir(cfg, ctx) / "validation.html").exists() else None,
         "model": {"version": model[0], "algorithm": model[1],
                   "metrics": json.loads(model[2]) if model[2] else None} if model else None,
-        "stages": read_stage_summaries(cfg, ctx),
+        "stages": stages,
+        "fairness": stages.get("measure", {}).get("fairness"),  # the contract's fairness.selection_rates
         "data_docs": "validation/data_docs/index.html" if docs.exists() else None,
         "outputs": written,
     }

@@ -9,6 +9,8 @@ answers "what happened on night X".
 
 from __future__ import annotations
 
+import json
+
 import errno
 import logging
 import os
@@ -147,9 +149,18 @@ def finish_run(cfg: PlaceConfig, ctx: RunContext, status: str, message: str = ""
     finally:
         runlock.release(cfg, ctx.run_id)
         write_status(cfg, ctx.run_id, ctx.as_of, status, stage or ("" if status == "failed" else "finish"),
-                     message, action)
+                     message, action, warnings=published_warnings(cfg, ctx) if status == "published" else None)
         restrict_place(cfg)  # the last pass: every folder 0o750, every file 0o640, whatever the umask
     return {"run_id": ctx.run_id, "status": row[0], "message": row[1]}
+
+
+def published_warnings(cfg: PlaceConfig, ctx: RunContext) -> list[str]:
+    """The warnings a published run's stages recorded (its manifest's stage summaries), in stage order."""
+    try:
+        manifest = json.loads((run_dir(cfg, ctx) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [w for s in manifest.get("stages", {}).values() if isinstance(s, dict) for w in s.get("warnings", [])]
 
 
 def return_unloaded_deliveries(cfg: PlaceConfig, run_id: str) -> list[str]:

@@ -30,6 +30,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("rules", "stratify.rules:apply_rules"),
     ("score", "stratify.score:score_wobbling"),
     ("rank", "stratify.lists.stage:rank_lists"),
+    ("measure", "stratify.measures.stage:measure_lists"),
     ("publish", "stratify.publish.stage:publish_lists"),
 )
 

@@ -52,11 +52,12 @@ def last_good(cfg: PlaceConfig) -> dict | None:
 
 def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage: str = "",
                  message: str = "", action: str = "", delivery: str | None = None,
-                 airflow: dict | None = None) -> Path | None:
+                 airflow: dict | None = None, warnings: list[str] | None = None) -> Path | None:
     """Replace `<out>/status.json` in one step; never raises (a full disk must not hide the run's own error).
 
-    `delivery` (the file a failure names) and `airflow` (the Airflow run id,
-    task, map index and try of a failed task) are written only when given.
+    `delivery` (the file a failure names), `airflow` (the Airflow run id,
+    task, map index and try of a failed task) and `warnings` (of a published
+    run: never a hold) are written only when given.
     """
     body = {
         "place": cfg.place, "run_id": run_id, "as_of": str(as_of) if as_of else None, "status": status,
@@ -68,6 +69,8 @@ def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage
         body["delivery"] = delivery
     if airflow:
         body["airflow"] = airflow
+    if warnings:  # a published run that needs a look (a group listed out of proportion, lists that fell short)
+        body["warnings"] = warnings
     path = status_path(cfg)
     tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
     data = json.dumps(body, indent=2).encode("utf-8")
