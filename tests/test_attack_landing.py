@@ -249,6 +249,10 @@ def test_the_attacked_night_publishes_and_loads_the_good_delivery(attacked_night
     cfg, rows = attacked_night["cfg"], attacked_night["rows"]
     assert attacked_night["result"]["status"] == "published", attacked_night["result"]
     assert_good_delivery_loaded(cfg, rows)
+    page = (cfg.out / "latest" / "validation.html").read_text(encoding="utf-8")  # the IG page shows each refusal
+    for words in ("a symbolic link, not a regular file", "a hard link (2 names", "a FIFO (named pipe)",
+                  "levels below the landing zone", "a symbolic link to a folder", "control character (\\n)"):
+        assert words in page, words
     assert snapshot(attacked_night["outside"]) == attacked_night["outside_before"]  # no mode, no byte changed
     assert snapshot(cfg.path.parent, skip=PIPELINE_FOLDERS + ("landing",)) == attacked_night["place_before"]
     for folder, _, files in os.walk(cfg.archive):  # the archive holds regular files of their own only

@@ -316,8 +316,10 @@ def test_discover_takes_files_quiet_for_the_settle_time_without_pausing(place, m
 
 
 def test_discover_waits_only_until_a_fresh_file_has_been_quiet_long_enough(place, monkeypatch):
+    started = time.time()
     slept, summary = _discover_one_file_stamped(place, monkeypatch, -2)
-    assert len(slept) == 1 and 2.5 < slept[0] <= 3.0
+    took = time.time() - started  # on a loaded machine, setting up the run eats into the 3 s left
+    assert len(slept) == 1 and 2.5 - took < slept[0] <= 3.0
     assert summary["pending"] == 1
 
 
