@@ -133,7 +133,7 @@ class Contract:
 
     def parse_file_name(self, file_name: str) -> DeliveryName | None:
         """Read source, date and sequence from a delivery file name, or None if it is not one."""
-        m = re.match(self.file_name_pattern, file_name)
+        m = re.fullmatch(self.file_name_pattern, file_name)  # whole names: `$` would match before a trailing newline
         if not m or m["source"] not in self.sources:
             return None
         try:

@@ -326,3 +326,60 @@ def test_discover_waits_only_until_a_fresh_file_has_been_quiet_long_enough(place
 def test_discover_gives_a_file_stamped_in_the_future_the_whole_pause(place, monkeypatch):
     slept, summary = _discover_one_file_stamped(place, monkeypatch, 60)  # a file server's clock ahead of ours
     assert slept == [5.0] and summary["pending"] == 1
+
+
+# --------------------------------------------------------------------------- links, names and SQL text (issue 21, issue 15)
+
+
+def test_archive_and_read_refuse_links_and_hard_links_and_never_change_the_file_behind(place, tmp_path):
+    from stratify.ingest.storage import LandingEntryError
+
+    cfg = place
+    outside = write_csv(tmp_path / "outside" / "export.csv", health_rows(3))
+    outside.chmod(0o600)
+    link = cfg.landing / "health" / f"health_{DDATE}.csv"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    with pytest.raises(DeliveryReadError, match="a symbolic link, not a regular file"):
+        read_delivery(link, HEALTH)
+    with pytest.raises(LandingEntryError, match="a symbolic link"):
+        archive_file(cfg, link, "health")
+    link.unlink()
+    os.link(outside, link)
+    with pytest.raises(DeliveryReadError, match="a hard link"):
+        read_delivery(link, HEALTH)
+    with pytest.raises(LandingEntryError, match="a hard link"):
+        archive_file(cfg, link, "health")
+    stored = quarantine_file(cfg, link, "health", "refused: a hard link")  # the name moves; the file is not touched
+    assert stored.parent == cfg.quarantine / "health" and os.path.samefile(stored, outside)
+    assert (outside.stat().st_mode & 0o777) == 0o600 and not (cfg.archive / "health").exists()
+
+
+def test_archived_file_is_set_private_by_descriptor_whatever_the_landing_mode(place):
+    cfg = place
+    f = write_csv(cfg.landing / "health" / f"health_{DDATE}.csv", health_rows(3))
+    f.chmod(0o666)
+    archived = archive_file(cfg, f, "health")
+    assert (archived.stat().st_mode & 0o777) == 0o640 and (archived.parent.stat().st_mode & 0o777) == 0o750
+
+
+def test_file_names_are_matched_whole():
+    from stratify.ingest.discover import delivery_name
+
+    contract = load_contract()
+    assert delivery_name(contract, f"health_{DDATE}.csv")[0].source == "health"
+    parsed, why = delivery_name(contract, f"health_{DDATE}.csv\n")
+    assert parsed is None and "control character (\\n)" in why
+    assert delivery_name(contract, f"health_{DDATE}.csvx")[0] is None
+
+
+def test_paths_and_header_names_reach_duckdb_as_data_not_sql_text(tmp_path):
+    """A folder with a quote in its name and header names made of SQL are read as they are, never as SQL."""
+    rows = health_rows(3)
+    odd = {'x") FROM read_csv(\'/etc/passwd\') --': "1", "it's": "2"}
+    for r in rows:
+        r.update(odd)
+    path = write_csv(tmp_path / "it's a folder" / "health_20261120.csv", rows)
+    table = read_delivery(path, HEALTH)
+    assert set(odd) <= set(table.column_names) and table.num_rows == 3
+    assert table.column('x") FROM read_csv(\'/etc/passwd\') --').to_pylist() == ["1"] * 3
