@@ -519,7 +519,7 @@ def test_check_counts_agree_with_the_data_docs_or_say_why(night):
         assert by_gx == evaluated
         assert (total != evaluated) == (name == f"health_{DDATE}.csv")  # only the accepted one had its key check
         if total != evaluated:  # the page says where the others come from
-            assert f"{total - evaluated} by stratify itself (not in the Data Docs)" in section
+            assert f"{total - evaluated} by stratify itself, not in the Data Docs" in section
             assert "pseudonyms against the register" in section
 
 

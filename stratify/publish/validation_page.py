@@ -133,8 +133,8 @@ def _docs_page(folder: Path, run_id: str, delivery_id: int, source: str | None) 
     return os.path.relpath(hits[-1], folder).replace(os.sep, "/") if hits else None
 
 
-CHECKERS = {"gx": "by Great Expectations (in the Data Docs)", "stratify": "by stratify itself (not in the Data Docs)",
-            "not_evaluated": "not evaluated: a column they read is missing (not in the Data Docs)"}
+CHECKERS = {"gx": "by Great Expectations (in the Data Docs)", "stratify": "by stratify itself, not in the Data Docs",
+            "not_evaluated": "not evaluated because a column they read is missing, not in the Data Docs"}
 STRATIFY_CHECKS = {"stratify.read": "reading the file", "stratify.data_minimisation": "direct identifiers",
                    "stratify.key_mismatch": "pseudonyms against the register"}
 
