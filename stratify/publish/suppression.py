@@ -2,10 +2,11 @@
 
 `suppress` is the rule for counts in aggregates (1 to min_count-1 as
 `<min_count`, others rounded to the nearest `round_to`). `Count` is a count
-that knows whether it may be shown exactly: a delivery's own row count may
-(it is a fact about a file, which the supplier's delivery note and the Data
-Docs give exactly); a count of people, of failing rows or of pseudonyms may
-not. `SuppressedCounts` writes the counts of a validation finding
+that knows whether it may be shown exactly: a count of a delivery's rows may
+(its rows, the rows that broke a rule: facts about a file, which the
+supplier's delivery note and the Data Docs give exactly); a count of people
+(pseudonyms, NHS numbers found, opt-outs, deaths, people listed or exported)
+may not. `SuppressedCounts` writes the counts of a validation finding
 (`stratify.validate.findings.CountWords`) for the pages.
 """
 
@@ -15,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from stratify.config import SuppressionConfig
+from stratify.validate.findings import EXACT
 
 
 def suppress(n: int, cfg: SuppressionConfig) -> str:
@@ -49,7 +51,7 @@ def _grouped(text: str) -> str:
 
 @dataclass(frozen=True)
 class Count:
-    """A count to show: exactly (a delivery's own row count) or suppressed (everything else)."""
+    """A count to show: exactly (a count of a delivery's rows) or suppressed (a count of people)."""
 
     n: int | None
     exact: bool = False
@@ -61,7 +63,7 @@ class Count:
 
 
 class SuppressedCounts:
-    """How a page writes a validation finding's counts: suppressed, no percentage, one row number at most."""
+    """How a page writes a validation finding's counts: people suppressed, no percentage beside them."""
 
     def __init__(self, cfg: SuppressionConfig):
         self.cfg = cfg
@@ -72,5 +74,7 @@ class SuppressedCounts:
     def share(self, n: int, total: int) -> str:
         return ""  # beside `n of total` a percentage would give a suppressed n back
 
-    def rows(self, first_rows: tuple[int, ...], n: int | None) -> str:
+    def rows(self, first_rows: tuple[int, ...], n: int | None, exact: bool = True) -> str:
+        if exact:
+            return EXACT.rows(first_rows, n)
         return f"first at data row {first_rows[0]}" if first_rows else ""  # a short list's length is a count

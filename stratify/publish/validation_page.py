@@ -8,10 +8,11 @@ fresh each source is, and what the run published or why it held; then who
 the register left out, who exported or re-identified a list, and the
 promoted model with its fairness results (`stratify.publish.governance`).
 
-Counts are rendered from fields, never edited out of finished sentences: a
-delivery's own row count is exact (it reconciles with the supplier's
-delivery note and the Data Docs); every other count, of people, of failing
-rows, of pseudonyms, goes through `stratify.publish.suppression` as it is
+Counts are rendered from fields, never edited out of finished sentences:
+counts of a delivery's rows (its rows, the rows that broke a rule) are exact,
+as they reconcile with the supplier's delivery note and the Data Docs; every
+count of people (pseudonyms, NHS numbers found, opt-outs, deaths, people
+listed or exported) goes through `stratify.publish.suppression` as it is
 rendered, and the reasons of validated deliveries are worded from their
 findings (`stratify.validate.findings`) with suppressed counts. Pseudonyms
 never appear: the reasons carry none by construction, and any 64-hex string
@@ -132,8 +133,8 @@ def _docs_page(folder: Path, run_id: str, delivery_id: int, source: str | None) 
     return os.path.relpath(hits[-1], folder).replace(os.sep, "/") if hits else None
 
 
-CHECKERS = {"gx": "by Great Expectations (in the Data Docs)", "stratify": "by stratify itself (not in the Data Docs)",
-            "not_evaluated": "not evaluated: a column they read is missing (not in the Data Docs)"}
+CHECKERS = {"gx": "by Great Expectations (in the Data Docs)", "stratify": "by stratify itself, not in the Data Docs",
+            "not_evaluated": "not evaluated because a column they read is missing, not in the Data Docs"}
 STRATIFY_CHECKS = {"stratify.read": "reading the file", "stratify.data_minimisation": "direct identifiers",
                    "stratify.key_mismatch": "pseudonyms against the register"}
 
@@ -147,7 +148,8 @@ def _findings_by_delivery(rows: list[dict]) -> dict[int, list[Finding]]:
 
 def _check_row(f: Finding, words: SuppressedCounts) -> dict[str, Any]:
     """One failed (or warned, or not evaluated) check as the page's table shows it, counts rendered from fields."""
-    failing = "not evaluated" if f.checked_by == "not_evaluated" else words.count(f.count) if f.count is not None else ""
+    failing = ("not evaluated" if f.checked_by == "not_evaluated"
+               else words.count(f.count, exact=f.count_is_of_rows) if f.count is not None else "")
     return {"rule": f.check, "column": f.column or "", "severity": f.severity, "failing": failing,
             "of": words.count(f.out_of, exact=f.out_of_is_delivery_rows) if f.out_of is not None else "",
             "detail": detail_text(f, words) if f.rule else "", "by": f.checked_by}

@@ -9,7 +9,10 @@ reaches a page only through a suppressing formatter, never out of a finished
 sentence.
 
 `counted` says what `count` and `out_of` count: `rows` of the delivery, or
-distinct person_id `pseudonyms` (people). `checked_by` says who ran the check:
+distinct person_id `pseudonyms` (people). A delivery's rows, and the rows
+of it that broke a rule, are facts about a file (the Data Docs give them
+exactly): `exact` counts. Pseudonyms and rows holding an NHS number are
+counts of people: a page suppresses them. `checked_by` says who ran the check:
 `gx` (Great Expectations: in the Data Docs), `stratify` (the reader, the
 direct-identifier guard, the key-mismatch check: not in the Data Docs) or
 `not_evaluated` (left out of GX's run because its column is missing).
@@ -43,13 +46,14 @@ class CountWords(Protocol):
     """How counts are written: exactly (for the data team) or suppressed (on pages)."""
 
     def count(self, n: int | None, exact: bool = False) -> str:
-        """A count; `exact` marks a delivery's own row count, never a count of people or failures."""
+        """A count; `exact` marks a count of a delivery's rows, never a count of people."""
 
     def share(self, n: int, total: int) -> str:
         """` (3%)` beside `n of total`, or nothing where a percentage would give a suppressed count back."""
 
-    def rows(self, first_rows: tuple[int, ...], n: int | None) -> str:
-        """The data rows where a rule failed (the first few, or only the first: a short list's length is a count)."""
+    def rows(self, first_rows: tuple[int, ...], n: int | None, exact: bool = True) -> str:
+        """The data rows where a rule failed: the first few, or (not `exact`) only the first, since the length
+        of a short list would give a suppressed count back."""
 
 
 class ExactCounts:
@@ -61,7 +65,7 @@ class ExactCounts:
     def share(self, n: int, total: int) -> str:
         return f" ({n / total:.0%})" if total else ""
 
-    def rows(self, first_rows: tuple[int, ...], n: int | None) -> str:
+    def rows(self, first_rows: tuple[int, ...], n: int | None, exact: bool = True) -> str:
         if not first_rows:
             return ""
         more = ", ..." if (n or len(first_rows)) > len(first_rows) else ""
@@ -95,12 +99,18 @@ class Finding:
     def out_of_is_delivery_rows(self) -> bool:
         return self.counted == "rows"
 
+    @property
+    def count_is_of_rows(self) -> bool:
+        """True when `count` counts rows of the delivery (shown exactly), not people (suppressed)."""
+        return self.counted == "rows" and self.failure != NHS_NUMBERS
+
 
 def _n_of_m(f: Finding, words: CountWords) -> str:
     unit = "rows" if f.counted == "rows" else "distinct person_id pseudonyms"
     if f.count is None:
         return f"some {unit}"
-    return f"{words.count(f.count)} of {words.count(f.out_of, exact=f.out_of_is_delivery_rows)} {unit}"
+    return (f"{words.count(f.count, exact=f.count_is_of_rows)} of "
+            f"{words.count(f.out_of, exact=f.out_of_is_delivery_rows)} {unit}")
 
 
 def detail_text(f: Finding, words: CountWords = EXACT) -> str:
@@ -110,7 +120,7 @@ def detail_text(f: Finding, words: CountWords = EXACT) -> str:
     if f.success or f.failure is None:
         return f.rule
     if f.failure == ROWS:
-        where = words.rows(f.first_rows, f.count)
+        where = words.rows(f.first_rows, f.count, exact=f.count_is_of_rows)
         return f"{f.rule} - failed in {_n_of_m(f, words)}" + (f" ({where})" if where else "")
     if f.failure == ERRORED:
         return f"{f.rule} - could not be evaluated (GX error); treated as a failure"
@@ -130,7 +140,7 @@ def detail_text(f: Finding, words: CountWords = EXACT) -> str:
 def _identifier_words(f: Finding, words: CountWords) -> str:
     if f.failure == IDENTIFIER_NAME:
         return f"column {f.column} is named like a direct identifier ({f.note})"
-    where = words.rows(f.first_rows, f.count)
+    where = words.rows(f.first_rows, f.count, exact=False)
     return f"column {f.column} holds {words.count(f.count)} valid NHS number(s)" + (f" ({where})" if where else "")
 
 
