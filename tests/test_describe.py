@@ -1,5 +1,7 @@
 """Plain-English evidence for features, as a team lead reads it, and the reasons chosen for a person."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,7 +75,7 @@ COLUMNS = ["age_years", "agencies_90d", "police_events_90d", "police_trend_90d",
            "housing_rent_arrears_365d", "housing_rent_arrears_90d"]
 
 
-def _bundle() -> dict:
+def _bundle() -> SimpleNamespace:
     """A logistic model where every count raises the score (the trend most) and age lowers it; the typical
     person is 40 years old with nothing recorded."""
     model = LogisticRegression()
@@ -82,7 +84,7 @@ def _bundle() -> dict:
     model.intercept_ = np.array([-4.0 + 0.05 * 40])
     reference = np.zeros(len(COLUMNS), dtype=np.float32)
     reference[0] = 40
-    return {"model": model, "feature_columns": COLUMNS, "reference": reference}
+    return SimpleNamespace(model=model, feature_columns=tuple(COLUMNS), reference=reference)  # as a ModelBundle
 
 
 def _rows(values: list[dict]) -> pd.DataFrame:

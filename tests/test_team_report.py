@@ -404,3 +404,30 @@ def test_timeline_month_labels_are_whole_months_and_never_cut_at_the_edge(as_of)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two names overlap
     if as_of == date(2026, 11, 20):
         assert labelled[-1]["label"] == "Nov" and labelled[-1]["anchor"] == "end"
+
+
+def test_the_overview_shows_who_is_listed_what_engagement_changed_and_past_lists(sample, tmp_path):
+    measure = {
+        "fairness": {"selection_rates": [
+            {"team": None, "group_kind": "sex", "group": "F", "people": 900, "listed": 30, "rate": 30 / 900,
+             "ci_low": 0.023, "ci_high": 0.047, "ratio": 1.0, "flagged": False, "crisis_ratio": 1.0,
+             "crisis_rate": 0.04, "listed_per_crisis": 0.8, "suppressed": False},
+            {"team": None, "group_kind": "sex", "group": "M", "people": 900, "listed": 10, "rate": 10 / 900,
+             "ci_low": 0.006, "ci_high": 0.02, "ratio": 1 / 3, "flagged": True, "crisis_ratio": 0.9,
+             "crisis_rate": 0.036, "listed_per_crisis": 0.3, "suppressed": False},
+            {"team": None, "group_kind": "sex", "group": "X", "people": None, "listed": None, "rate": None,
+             "ci_low": None, "ci_high": None, "ratio": None, "flagged": False, "crisis_ratio": None,
+             "crisis_rate": None, "listed_per_crisis": None, "suppressed": True}],
+            "flagged": ["sex M in the place: listed at 0.33 times the rate of the most-listed group"]},
+        "impact": {"estimated": True, "engaged_people": 37, "effect_interactions_per_person_year": -4.2,
+                   "ci_low": -7.0, "ci_high": -1.5, "naive_change_interactions_per_person_year": -12.0,
+                   "comparison_change_interactions_per_person_year": -7.8,
+                   "why_they_differ": "people who looked alike before changed too"},
+        "past_lists": [], "retrain_flagged": False,
+    }
+    page = write_overview(sample["cfg"], "r1", AS_OF, tmp_path, sample["teams"], pd.DataFrame(columns=["section"]),
+                          _freshness(), measures=measure).read_text()
+    assert "What the teams' engagement changed" in page and "-4.2" in page and "-7.0 to -1.5" in page
+    assert ">35<" in page  # 37 engaged people, rounded by the suppression rule
+    assert "<strong>flagged</strong>" in page and "small group" in page and "No published list is six months old" in page
+    assert "3.33%" in page and "1.11%" in page

@@ -25,6 +25,7 @@ from stratify.files.permissions import write_private_text
 from stratify.lists.team import TeamLists
 from stratify.publish.about_list import ListFacts, list_facts, sentences
 from stratify.publish.team_page import freshness_rows, render
+from stratify.measures.shown import measures_context
 from stratify.publish.suppression import suppress
 from stratify.publish.validation_page import SourceFreshness
 from stratify.warehouse.database import SQL_DIR, connect, read_sql
@@ -124,7 +125,8 @@ def trend_table(series: list[dict[str, Any]], teams: list[str], sup) -> dict[str
 
 def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str, TeamLists],
                      trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = (),
-                     population: dict[str, int] | None = None, facts: ListFacts | None = None) -> dict[str, Any]:
+                     population: dict[str, int] | None = None, facts: ListFacts | None = None,
+                     measures: dict | None = None) -> dict[str, Any]:
     """Population, listed, unmet need and trends by team, every count suppressed; no pseudonyms."""
     sup = cfg.suppression
     rows, total = team_rows(teams, population or {}, sup)
@@ -136,13 +138,15 @@ def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str
         "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to, "notices": list(notices),
         "trend": trend_chart(series, sup), "trend_table": trend_table(series, list(teams), sup),
         "freshness": freshness_rows(freshness), "about": sentences(facts, sup),
+        "measures": measures_context(measures, sup),
     }
 
 
 def write_overview(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, teams: dict[str, TeamLists],
                    trends: pd.DataFrame, freshness: list[SourceFreshness], notices: list[str] = (),
-                   population: dict[str, int] | None = None, facts: ListFacts | None = None) -> Path:
-    """`overview.html` at the run folder's root (0o640)."""
+                   population: dict[str, int] | None = None, facts: ListFacts | None = None,
+                   measures: dict | None = None) -> Path:
+    """`overview.html` at the run folder's root (0o640); `measures`: the measure stage's summary."""
     page = render("overview.html.j2", overview_context(cfg, run_id, as_of, teams, trends, freshness, notices,
-                                                       population, facts))
+                                                       population, facts, measures))
     return write_private_text(root / "overview.html", page)

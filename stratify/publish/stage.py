@@ -103,7 +103,8 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     with private_umask():  # everything published is created 0o640 / 0o750
         freshness = source_freshness(cfg, ctx)
         timelines = shown_timelines(cfg, ctx.as_of, teams)
-        notices = list_notices(read_stage_summaries(cfg, ctx))
+        summaries = read_stage_summaries(cfg, ctx)
+        notices = list_notices(summaries)
         facts = load_list_facts(cfg, ctx.run_id, ctx.as_of, freshness)  # what every page says about the list
         for team, t in teams.items():
             path = stage / "lists" / f"{team}.csv"
@@ -115,7 +116,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         write_private_text(stage / "lists" / TEXT_NAME, as_text(facts, cfg.suppression))
         team_files.append({"path": f"lists/{TEXT_NAME}"})
         overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
-                                  notices, load_population(cfg), facts)
+                                  notices, load_population(cfg), facts, summaries.get("measure"))
         team_files.append({"path": overview.name})
         if (stage / IMPACT_FILE).exists():  # the measure stage's estimate of what engagement changed
             team_files.append({"path": IMPACT_FILE})

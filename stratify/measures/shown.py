@@ -1,0 +1,79 @@
+"""The measure stage's figures as pages show them: words and rounded rates, small numbers already withheld."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratify.config import SuppressionConfig
+from stratify.publish.suppression import suppress
+
+GROUP_KIND_LABELS = {"sex": "sex", "age_band": "age band", "ethnic_group": "ethnic group"}
+SEX_LABELS = {"F": "female", "M": "male", "X": "other", "U": "not known"}
+ETHNIC_LABELS = {"A": "Asian", "B": "Black", "M": "Mixed", "W": "White", "O": "Other", "Z": "not stated"}
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "withheld" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _ratio(x: float | None) -> str:
+    return "withheld" if x is None else f"{x:.2f}"
+
+
+def _group(kind: str, group: str) -> str:
+    return {"sex": SEX_LABELS, "ethnic_group": ETHNIC_LABELS}.get(kind, {}).get(group, group)
+
+
+def selection_rows(entries: list[dict], team: str | None = None) -> list[dict[str, Any]]:
+    """One row per group of the place (or one team): rate with its interval, ratios, flag."""
+    rows = []
+    for e in entries:
+        if e["team"] != team:
+            continue
+        rows.append({
+            "kind": GROUP_KIND_LABELS.get(e["group_kind"], e["group_kind"]), "group": _group(e["group_kind"], e["group"]),
+            "rate": _pct(e["rate"], 2),
+            "interval": "withheld" if e["rate"] is None else f"{_pct(e['ci_low'], 2)} to {_pct(e['ci_high'], 2)}",
+            "ratio": _ratio(e["ratio"]), "crisis_ratio": _ratio(e["crisis_ratio"]),
+            "flagged": e["flagged"], "suppressed": e["suppressed"],
+        })
+    return rows
+
+
+def impact_lines(place: dict | None, sup: SuppressionConfig) -> dict[str, Any]:
+    """What engagement changed, for leaders: the estimate with its interval beside the plain before/after."""
+    if not place:
+        return {"estimated": False, "text": "Not measured for this run."}
+    if not place.get("estimated"):
+        return {"estimated": False, "text": place.get("note", "too few engaged people to estimate").capitalize() + "."}
+    return {
+        "estimated": True,
+        "engaged": suppress(place["engaged_people"], sup),
+        "effect": f"{place['effect_interactions_per_person_year']:+.1f}",
+        "interval": f"{place['ci_low']:+.1f} to {place['ci_high']:+.1f}",
+        "naive": f"{place['naive_change_interactions_per_person_year']:+.1f}",
+        "comparison": f"{place['comparison_change_interactions_per_person_year']:+.1f}",
+        "text": place["why_they_differ"],
+    }
+
+
+def past_list_rows(rows: list[dict]) -> list[dict[str, Any]]:
+    """Realised against promised precision of past lists, by team and month."""
+    return [{"team": r["team"], "month": r["month"][:7], "realised": _pct(r["realised_precision"], 0),
+             "promised": _pct(r["promised_precision"], 0), "still": _pct(r["crisis_still_in_crisis_share"], 0),
+             "nights": r["fewest_nights_observed"],
+             "short": r["realised_precision"] is not None and r["promised_precision"] is not None
+             and r["realised_precision"] < r["promised_precision"] - 0.10} for r in rows]
+
+
+def measures_context(summary: dict | None, sup: SuppressionConfig) -> dict[str, Any] | None:
+    """Everything the overview and the IG page show of the measure stage, or None if it did not run."""
+    if not summary:
+        return None
+    entries = summary.get("fairness", {}).get("selection_rates", [])
+    return {
+        "selection": selection_rows(entries), "flagged": summary.get("fairness", {}).get("flagged", []),
+        "impact": impact_lines(summary.get("impact"), sup),
+        "past_lists": past_list_rows(summary.get("past_lists", [])),
+        "retrain_flagged": summary.get("retrain_flagged", False),
+    }
