@@ -18,6 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from stratify.contract import DomainRule, load_contract, parse_domains
+from stratify.costs.settings import EventRef, parse_costs, parse_handoffs
+from stratify.costs.table import UnitCostTable
+from stratify.priorities.settings import Priority, parse_priorities
 
 PLACE_RE = re.compile(r"^[a-z0-9_-]+$")
 TEAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -177,6 +180,7 @@ class ListsConfig:
 
     already_working_days: int = 90  # `engaged` / `already_supported` this recently: shown under "already working with"
     snooze_days: int = 90  # `declined` / `not_appropriate` this recently: left off unless the risk rose a tier
+    priorities_only: bool = False  # list only people under at least one of the place's priorities
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,10 @@ class PlaceConfig:
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     encryption: EncryptionConfig | None = None  # None: the warehouse file is not encrypted
+    # Unit costs, handoff types and the place's priorities (stratify/costs, stratify/priorities; pydantic models).
+    costs: "UnitCostTable | None" = None  # None only when built by hand; load_config always sets the table
+    handoffs: tuple["EventRef", ...] = ()
+    priorities: tuple["Priority", ...] = ()
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -509,6 +517,7 @@ TOP_LEVEL_KEYS = {
     "place", "landing", "warehouse", "out", "neighbourhoods", "capacity", "models",
     "quarantine", "archive", "timezone", "rules", "domains", "model", "validation",
     "suppression", "lists", "duckdb", "transparency", "drops", "retention", "encryption",
+    "costs", "handoffs", "priorities",
 }
 
 
@@ -553,6 +562,10 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         drops=found.take(_drops, base, raw.get("drops"), landing or base),
         retention=found.take(_retention, raw.get("retention")),
         encryption=found.take(_encryption, raw.get("encryption")),
+        costs=found.take(parse_costs, base, raw.get("costs")),
+        handoffs=found.take(parse_handoffs, raw.get("handoffs"), default=()),
+        priorities=found.take(parse_priorities, raw.get("priorities"),
+                              tuple(dict.fromkeys(r.domain for r in domains or ())), default=()),
     )
     found.raise_any(path)
     return PlaceConfig(

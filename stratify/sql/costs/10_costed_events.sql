@@ -1,0 +1,71 @@
+-- costed_events (temporary): every event of a person in {{persons}} dated on or
+-- before $as_of, as known from deliveries on or before $known_at (current,
+-- non-deleted rows only: a correction or retraction delivered later supersedes
+-- the row, as the features read raw_events), priced with the place's unit-cost
+-- table (temporary table unit_costs: source, event_type, cost_gbp, unit).
+-- Grain: one row per (person, event). Inputs: raw_events, {{persons}}, unit_costs,
+-- handoff_types (source, event_type). Parameters: $as_of, $known_at.
+--
+-- per_event: the cost once, in the 12 months if the event is dated in the 365
+-- days ending on $as_of. per_day / per_week: the cost per day (per week / 7) of
+-- the stay [event_date, stay_end): stay_end is end_date, else event_date +
+-- length_of_stay_days, else (an open stay) $as_of or the person's death if
+-- earlier; never after $as_of, and at least one day. Its 12-month part is the
+-- days of the stay from $as_of - 364 on. A social care row whose role is
+-- parent_carer is the parent's side of a child's case, costed once on the
+-- child's own row: it costs 0 here (it still counts as a handoff).
+-- person_key is the person's rowid in {{persons}} (as in features/10_known_events.sql).
+
+CREATE OR REPLACE TEMP TABLE costed_events AS
+WITH events AS (
+    SELECT
+        p.rowid AS person_key,
+        e.source,
+        e.event_type,
+        e.event_date,
+        e.role,
+        e.diagnosis_code,
+        greatest(
+            least(coalesce(e.end_date,
+                           e.event_date + e.length_of_stay_days,
+                           least(CAST($as_of AS DATE), coalesce(p.date_of_death, CAST($as_of AS DATE)))),
+                  CAST($as_of AS DATE)),
+            e.event_date + 1) AS stay_end
+    FROM raw_events AS e
+    JOIN {{persons}} AS p ON e.person_id = p.person_id
+    WHERE e.delivered_on <= CAST($known_at AS DATE)
+      AND (e.superseded_on IS NULL OR e.superseded_on > CAST($known_at AS DATE))
+      AND e.event_date <= CAST($as_of AS DATE)
+),
+priced AS (
+    SELECT
+        ev.*,
+        ev.event_date > CAST($as_of AS DATE) - 365 AS in_12m,
+        CASE WHEN ev.source = 'social_care' AND ev.role = 'parent_carer' THEN 0.0
+             ELSE CAST(c.cost_gbp AS DOUBLE) END AS unit_cost,
+        c.unit,
+        h.event_type IS NOT NULL AS is_handoff
+    FROM events AS ev
+    JOIN unit_costs AS c ON c.source = ev.source AND c.event_type = ev.event_type
+    LEFT JOIN handoff_types AS h ON h.source = ev.source AND h.event_type = ev.event_type
+)
+SELECT
+    person_key,
+    source,
+    event_type,
+    event_date,
+    role,
+    diagnosis_code,
+    in_12m,
+    is_handoff,
+    CASE unit
+        WHEN 'per_event' THEN unit_cost
+        WHEN 'per_day' THEN unit_cost * datediff('day', event_date, stay_end)
+        ELSE unit_cost * datediff('day', event_date, stay_end) / 7.0
+    END AS cost_all,
+    CASE unit
+        WHEN 'per_event' THEN CASE WHEN in_12m THEN unit_cost ELSE 0.0 END
+        ELSE unit_cost * greatest(0, datediff('day', greatest(event_date, CAST($as_of AS DATE) - 364), stay_end))
+             / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END
+    END AS cost_12m
+FROM priced;

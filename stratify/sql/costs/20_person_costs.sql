@@ -1,0 +1,64 @@
+-- {{target}}: each person's estimated public cost at the unit-cost table's
+-- prices, in the 365 days ending on $as_of (cost_12m_*) and over all the
+-- history the warehouse holds (cost_all_*), in total and by agency (the event
+-- source that recorded the interaction); their interactions, agencies and
+-- handoffs (assessments, referrals, front-door contacts) in the same windows.
+-- Pounds rounded to two decimals per person. People with no events get zeros.
+-- Grain: one row per person in {{persons}}. Inputs: {{persons}}, costed_events.
+-- Parameters: $as_of.
+
+CREATE OR REPLACE {{table_kind}} TABLE {{target}} AS
+WITH per_person AS (
+    SELECT
+        person_key,
+        sum(cost_12m) AS cost_12m,
+        sum(cost_12m) FILTER (WHERE source = 'health') AS cost_12m_health,
+        sum(cost_12m) FILTER (WHERE source = 'social_care') AS cost_12m_social_care,
+        sum(cost_12m) FILTER (WHERE source = 'housing') AS cost_12m_housing,
+        sum(cost_12m) FILTER (WHERE source = 'police') AS cost_12m_police,
+        sum(cost_all) AS cost_all,
+        sum(cost_all) FILTER (WHERE source = 'health') AS cost_all_health,
+        sum(cost_all) FILTER (WHERE source = 'social_care') AS cost_all_social_care,
+        sum(cost_all) FILTER (WHERE source = 'housing') AS cost_all_housing,
+        sum(cost_all) FILTER (WHERE source = 'police') AS cost_all_police,
+        count(*) FILTER (WHERE in_12m) AS events_12m,
+        count(*) AS events_all,
+        count(*) FILTER (WHERE in_12m AND is_handoff) AS handoffs_12m,
+        count(*) FILTER (WHERE is_handoff) AS handoffs_all,
+        CAST(count(*) FILTER (WHERE in_12m AND source = 'health') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE in_12m AND source = 'social_care') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE in_12m AND source = 'housing') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE in_12m AND source = 'police') > 0 AS INTEGER) AS agencies_12m,
+        CAST(count(*) FILTER (WHERE source = 'health') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE source = 'social_care') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE source = 'housing') > 0 AS INTEGER)
+          + CAST(count(*) FILTER (WHERE source = 'police') > 0 AS INTEGER) AS agencies_all,
+        min(event_date) AS first_event_date
+    FROM costed_events
+    GROUP BY person_key
+)
+SELECT
+    p.person_id,
+    p.household_id,
+    p.team,
+    p.died,
+    CAST($as_of AS DATE) AS as_of,
+    round(coalesce(a.cost_12m, 0), 2) AS cost_12m_gbp,
+    round(coalesce(a.cost_12m_health, 0), 2) AS cost_12m_health_gbp,
+    round(coalesce(a.cost_12m_social_care, 0), 2) AS cost_12m_social_care_gbp,
+    round(coalesce(a.cost_12m_housing, 0), 2) AS cost_12m_housing_gbp,
+    round(coalesce(a.cost_12m_police, 0), 2) AS cost_12m_police_gbp,
+    round(coalesce(a.cost_all, 0), 2) AS cost_all_gbp,
+    round(coalesce(a.cost_all_health, 0), 2) AS cost_all_health_gbp,
+    round(coalesce(a.cost_all_social_care, 0), 2) AS cost_all_social_care_gbp,
+    round(coalesce(a.cost_all_housing, 0), 2) AS cost_all_housing_gbp,
+    round(coalesce(a.cost_all_police, 0), 2) AS cost_all_police_gbp,
+    coalesce(a.events_12m, 0) AS events_12m,
+    coalesce(a.events_all, 0) AS events_all,
+    coalesce(a.handoffs_12m, 0) AS assessments_12m,
+    coalesce(a.handoffs_all, 0) AS assessments_all,
+    coalesce(a.agencies_12m, 0) AS agencies_12m,
+    coalesce(a.agencies_all, 0) AS agencies_all,
+    a.first_event_date
+FROM {{persons}} AS p
+LEFT JOIN per_person AS a ON a.person_key = p.rowid;
