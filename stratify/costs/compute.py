@@ -67,13 +67,18 @@ def register_inputs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig) -> None:
     register_criteria(con, cfg.priorities)
 
 
-def build_baseline_persons(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date) -> None:
-    """`baseline_persons`: the register as known on `as_of`, with teams (nightly `persons` untouched)."""
+def build_baseline_persons(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
+                           known_at: date | None = None) -> None:
+    """`baseline_persons`: the register as known on `known_at` (default `as_of`), born by `as_of`, with teams.
+
+    The nightly `persons` is untouched.
+    """
     mapping = cfg.team_for_lsoa()
     con.register("baseline_neighbourhoods_in", pa.table({"lsoa21": list(mapping), "team": list(mapping.values())}))
     con.execute("CREATE OR REPLACE TEMP TABLE baseline_neighbourhoods AS SELECT * FROM baseline_neighbourhoods_in")
     con.unregister("baseline_neighbourhoods_in")
-    run_sql_file(con, COSTS_SQL_DIR / "05_baseline_persons.sql", {"as_of": as_of}, "costs: baseline persons")
+    run_sql_file(con, COSTS_SQL_DIR / "05_baseline_persons.sql", {"as_of": as_of, "known_at": known_at or as_of},
+                 "costs: baseline persons")
 
 
 def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date, known_at: date | None = None,
