@@ -28,6 +28,7 @@ from stratify.files.permissions import private_umask, restrict, restrict_tree
 from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
+from stratify.baseline.page import published_baseline_files
 from stratify.warehouse.database import connect, fetch_one
 
 
@@ -119,6 +120,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         overview = write_overview(cfg, ctx.run_id, ctx.as_of, stage, teams, load_trends(cfg, TREND_RUNS), freshness,
                                   notices)
         team_files.append({"path": overview.name})
+        team_files += published_baseline_files(cfg, ctx.as_of, stage)  # baseline.html, baseline.json
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])
         write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written), **list_totals(teams)})

@@ -11,7 +11,10 @@
 -- the stay [event_date, stay_end): stay_end is end_date, else event_date +
 -- length_of_stay_days, else (an open stay) $as_of or the person's death if
 -- earlier; never after $as_of, and at least one day. Its 12-month part is the
--- days of the stay from $as_of - 364 on. A social care row whose role is
+-- days of the stay from $as_of - 364 on. Stays of one kind (source and event
+-- type) of one person that overlap are the same days: each stay is costed for
+-- the days no earlier-starting stay of that kind already covered (a person is
+-- in one temporary accommodation, one care package, at a time). A social care row whose role is
 -- parent_carer is the parent's side of a child's case, costed once on the
 -- child's own row: it costs 0 here (it still counts as a handoff).
 -- person_key is the person's rowid in {{persons}} (as in features/10_known_events.sql).
@@ -48,24 +51,30 @@ priced AS (
     FROM events AS ev
     JOIN unit_costs AS c ON c.source = ev.source AND c.event_type = ev.event_type
     LEFT JOIN handoff_types AS h ON h.source = ev.source AND h.event_type = ev.event_type
+),
+-- stays: the part [stay_from, stay_to) of each stay not covered by an earlier one of its kind
+stays AS (
+    SELECT
+        * EXCLUDE (covered_to),
+        greatest(event_date, coalesce(covered_to, event_date)) AS stay_from,
+        greatest(stay_end, coalesce(covered_to, event_date)) AS stay_to
+    FROM (
+        SELECT *, max(stay_end) OVER (PARTITION BY person_key, source, event_type ORDER BY event_date, stay_end
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_to
+        FROM priced
+        WHERE unit <> 'per_event'
+    )
 )
 SELECT
-    person_key,
-    source,
-    event_type,
-    event_date,
-    role,
-    diagnosis_code,
-    in_12m,
-    is_handoff,
-    CASE unit
-        WHEN 'per_event' THEN unit_cost
-        WHEN 'per_day' THEN unit_cost * datediff('day', event_date, stay_end)
-        ELSE unit_cost * datediff('day', event_date, stay_end) / 7.0
-    END AS cost_all,
-    CASE unit
-        WHEN 'per_event' THEN CASE WHEN in_12m THEN unit_cost ELSE 0.0 END
-        ELSE unit_cost * greatest(0, datediff('day', greatest(event_date, CAST($as_of AS DATE) - 364), stay_end))
-             / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END
-    END AS cost_12m
-FROM priced;
+    person_key, source, event_type, event_date, role, diagnosis_code, in_12m, is_handoff,
+    unit_cost AS cost_all,
+    CASE WHEN in_12m THEN unit_cost ELSE 0.0 END AS cost_12m
+FROM priced
+WHERE unit = 'per_event'
+UNION ALL
+SELECT
+    person_key, source, event_type, event_date, role, diagnosis_code, in_12m, is_handoff,
+    unit_cost * datediff('day', stay_from, stay_to) / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_all,
+    unit_cost * greatest(0, datediff('day', greatest(stay_from, CAST($as_of AS DATE) - 364), stay_to))
+        / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_12m
+FROM stays;
