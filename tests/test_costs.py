@@ -307,7 +307,7 @@ def _raw(con, person: str, source: str, event_type: str, on: date, end: date | N
 
 
 def test_costs_sql_on_tiny_inline_data(tmp_path):
-    from stratify.costs.compute import compute_costs
+    from stratify.costs.compute import build_baseline_persons, compute_costs
     from stratify.link import link_persons
     from stratify.run.context import RunContext
     from stratify.warehouse.database import connect
@@ -347,7 +347,10 @@ def test_costs_sql_on_tiny_inline_data(tmp_path):
         people = con.execute("SELECT * FROM person_costs").df().set_index("person_id")
         households = con.execute("SELECT * FROM household_costs").df()
         teams = con.execute("SELECT * FROM team_costs").df()
-        by_type = con.execute("SELECT * FROM event_type_costs").df().set_index(["source", "event_type"])
+        build_baseline_persons(con, cfg, AS_OF)  # the baseline's own, temporary, tables: the same figures
+        compute_costs(con, cfg, AS_OF, prefix="baseline_")
+        by_type = con.execute("SELECT * FROM baseline_event_type_costs").df().set_index(["source", "event_type"])
+        again = con.execute("SELECT person_id, cost_12m_gbp, cost_all_gbp FROM baseline_person_costs").df()
     assert set(people.index) == {a, b, d}
     assert people.loc[a, "cost_12m_gbp"] == 100 + 640 + 500 + 100 + 20
     assert people.loc[a, "cost_all_gbp"] == 200 + 1000 + 500 + 100 + 20
@@ -360,3 +363,4 @@ def test_costs_sql_on_tiny_inline_data(tmp_path):
     assert teams.set_index("team").loc["NT01", "cost_12m_gbp"] == 1460
     assert by_type.loc[("housing", "temporary_accommodation_start"), "cost_all_gbp"] == 1600
     assert by_type.loc[("health", "ae_attendance"), "events_12m"] == 1
+    assert again.set_index("person_id").sort_index().equals(people[["cost_12m_gbp", "cost_all_gbp"]].sort_index())

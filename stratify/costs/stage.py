@@ -1,7 +1,7 @@
 """The nightly `costs` stage: each person's cost, handoffs and priorities, after `features`.
 
-Writes the warehouse tables `person_costs`, `household_costs`, `team_costs`,
-`event_type_costs` and `person_priorities` (see `stratify.costs.compute`),
+Writes the warehouse tables `person_costs`, `household_costs`, `team_costs`
+and `person_priorities` (see `stratify.costs.compute`),
 replaced every night, as of the run date. The lists read their columns
 `cost_12m_gbp`, `assessments_12m` and `priorities` from them.
 """

@@ -9,24 +9,19 @@ written into SQL text.
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
 from stratify.priorities.settings import Priority
 
-TABLES: dict[str, list[tuple[str, pa.DataType]]] = {
-    "priority_list": [("priority_id", pa.string()), ("name", pa.string()), ("n_criteria", pa.int32()),
-                      ("include_died", pa.bool_())],
-    "crit_age": [("priority_id", pa.string()), ("criterion_id", pa.int32()), ("min_age", pa.int32()),
-                 ("max_age", pa.int32())],
-    "crit_event": [("priority_id", pa.string()), ("criterion_id", pa.int32()), ("source", pa.string()),
-                   ("event_type", pa.string()), ("window_days", pa.int32()), ("min_count", pa.int32())],
-    "crit_domain": [("priority_id", pa.string()), ("criterion_id", pa.int32()), ("domain", pa.string()),
-                    ("window_days", pa.int32()), ("min_count", pa.int32())],
-    "crit_register": [("priority_id", pa.string()), ("criterion_id", pa.int32()), ("field", pa.string()),
-                      ("value", pa.string())],
-    "crit_household": [("priority_id", pa.string()), ("criterion_id", pa.int32()), ("min_members", pa.int32()),
-                       ("with_children", pa.bool_()), ("others_with_domains", pa.int32()),
-                       ("child_on_plan", pa.bool_())],
+S, I, B = "VARCHAR", "INTEGER", "BOOLEAN"
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "priority_list": [("priority_id", S), ("name", S), ("n_criteria", I), ("include_died", B)],
+    "crit_age": [("priority_id", S), ("criterion_id", I), ("min_age", I), ("max_age", I)],
+    "crit_event": [("priority_id", S), ("criterion_id", I), ("source", S), ("event_type", S), ("window_days", I),
+                   ("min_count", I)],
+    "crit_domain": [("priority_id", S), ("criterion_id", I), ("domain", S), ("window_days", I), ("min_count", I)],
+    "crit_register": [("priority_id", S), ("criterion_id", I), ("field", S), ("value", S)],
+    "crit_household": [("priority_id", S), ("criterion_id", I), ("min_members", I), ("with_children", B),
+                       ("others_with_domains", I), ("child_on_plan", B)],
 }
 
 
@@ -60,10 +55,7 @@ def criteria_rows(priorities: tuple[Priority, ...]) -> dict[str, list[tuple]]:
 
 def register_criteria(con: duckdb.DuckDBPyConnection, priorities: tuple[Priority, ...]) -> None:
     """Create the temporary criteria tables (empty when the place has no priorities)."""
-    for name, rows in criteria_rows(priorities).items():
-        schema = pa.schema(TABLES[name])
-        table = pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
-        con.register("criteria_in", table)
-        # `name` is a key of TABLES, a fixed set of plain identifiers, never configuration text
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM criteria_in")
-        con.unregister("criteria_in")
+    from stratify.costs.compute import temp_table
+
+    for name, rows in criteria_rows(priorities).items():  # names and columns: TABLES, never configuration text
+        temp_table(con, name, {col: (typ, [r[i] for r in rows]) for i, (col, typ) in enumerate(TABLES[name])})

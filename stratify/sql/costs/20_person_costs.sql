@@ -4,7 +4,9 @@
 -- source that recorded the interaction); their interactions, agencies and
 -- handoffs (assessments, referrals, front-door contacts) in the same windows.
 -- Pounds rounded to two decimals per person. People with no events get zeros.
--- Grain: one row per person in {{persons}}. Inputs: {{persons}}, costed_events.
+-- Grain: one row per person in {{persons}}. Inputs: {{persons}}, costed_events
+-- (agency_key 0 health, 1 social_care, 2 housing, 3 police). Conditional sums
+-- and counts are CASE expressions, one plain pass (see features/build.py on FILTER).
 -- Parameters: $as_of.
 
 CREATE OR REPLACE {{table_kind}} TABLE {{target}} AS
@@ -12,35 +14,35 @@ WITH per_person AS (
     SELECT
         person_key,
         sum(cost_12m) AS cost_12m,
-        sum(cost_12m) FILTER (WHERE source = 'health') AS cost_12m_health,
-        sum(cost_12m) FILTER (WHERE source = 'social_care') AS cost_12m_social_care,
-        sum(cost_12m) FILTER (WHERE source = 'housing') AS cost_12m_housing,
-        sum(cost_12m) FILTER (WHERE source = 'police') AS cost_12m_police,
+        sum(CASE WHEN agency_key = 0 THEN cost_12m END) AS cost_12m_health,
+        sum(CASE WHEN agency_key = 1 THEN cost_12m END) AS cost_12m_social_care,
+        sum(CASE WHEN agency_key = 2 THEN cost_12m END) AS cost_12m_housing,
+        sum(CASE WHEN agency_key = 3 THEN cost_12m END) AS cost_12m_police,
         sum(cost_all) AS cost_all,
-        sum(cost_all) FILTER (WHERE source = 'health') AS cost_all_health,
-        sum(cost_all) FILTER (WHERE source = 'social_care') AS cost_all_social_care,
-        sum(cost_all) FILTER (WHERE source = 'housing') AS cost_all_housing,
-        sum(cost_all) FILTER (WHERE source = 'police') AS cost_all_police,
-        count(*) FILTER (WHERE in_12m) AS events_12m,
-        count(*) FILTER (WHERE in_12m AND source = 'health') AS events_12m_health,
-        count(*) FILTER (WHERE in_12m AND source = 'social_care') AS events_12m_social_care,
-        count(*) FILTER (WHERE in_12m AND source = 'housing') AS events_12m_housing,
-        count(*) FILTER (WHERE in_12m AND source = 'police') AS events_12m_police,
+        sum(CASE WHEN agency_key = 0 THEN cost_all END) AS cost_all_health,
+        sum(CASE WHEN agency_key = 1 THEN cost_all END) AS cost_all_social_care,
+        sum(CASE WHEN agency_key = 2 THEN cost_all END) AS cost_all_housing,
+        sum(CASE WHEN agency_key = 3 THEN cost_all END) AS cost_all_police,
+        count(CASE WHEN in_12m THEN 1 END) AS events_12m,
+        count(CASE WHEN in_12m AND agency_key = 0 THEN 1 END) AS events_12m_health,
+        count(CASE WHEN in_12m AND agency_key = 1 THEN 1 END) AS events_12m_social_care,
+        count(CASE WHEN in_12m AND agency_key = 2 THEN 1 END) AS events_12m_housing,
+        count(CASE WHEN in_12m AND agency_key = 3 THEN 1 END) AS events_12m_police,
         count(*) AS events_all,
-        count(*) FILTER (WHERE source = 'health') AS events_all_health,
-        count(*) FILTER (WHERE source = 'social_care') AS events_all_social_care,
-        count(*) FILTER (WHERE source = 'housing') AS events_all_housing,
-        count(*) FILTER (WHERE source = 'police') AS events_all_police,
-        count(*) FILTER (WHERE in_12m AND is_handoff) AS handoffs_12m,
-        count(*) FILTER (WHERE is_handoff) AS handoffs_all,
-        CAST(count(*) FILTER (WHERE in_12m AND source = 'health') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE in_12m AND source = 'social_care') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE in_12m AND source = 'housing') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE in_12m AND source = 'police') > 0 AS INTEGER) AS agencies_12m,
-        CAST(count(*) FILTER (WHERE source = 'health') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE source = 'social_care') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE source = 'housing') > 0 AS INTEGER)
-          + CAST(count(*) FILTER (WHERE source = 'police') > 0 AS INTEGER) AS agencies_all,
+        count(CASE WHEN agency_key = 0 THEN 1 END) AS events_all_health,
+        count(CASE WHEN agency_key = 1 THEN 1 END) AS events_all_social_care,
+        count(CASE WHEN agency_key = 2 THEN 1 END) AS events_all_housing,
+        count(CASE WHEN agency_key = 3 THEN 1 END) AS events_all_police,
+        count(CASE WHEN in_12m AND is_handoff THEN 1 END) AS handoffs_12m,
+        count(CASE WHEN is_handoff THEN 1 END) AS handoffs_all,
+        CAST(count(CASE WHEN in_12m AND agency_key = 0 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN in_12m AND agency_key = 1 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN in_12m AND agency_key = 2 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN in_12m AND agency_key = 3 THEN 1 END) > 0 AS INTEGER) AS agencies_12m,
+        CAST(count(CASE WHEN agency_key = 0 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN agency_key = 1 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN agency_key = 2 THEN 1 END) > 0 AS INTEGER)
+          + CAST(count(CASE WHEN agency_key = 3 THEN 1 END) > 0 AS INTEGER) AS agencies_all,
         min(event_date) AS first_event_date
     FROM costed_events
     GROUP BY person_key

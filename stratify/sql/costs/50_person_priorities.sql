@@ -9,7 +9,7 @@
 -- child_on_plan). A person is under a priority when every one of its criteria
 -- holds; the dead only if include_died.
 -- Grain: one row per (person, priority). Inputs: {{persons}}, costed_events,
--- domain_map, the tables above. Parameters: $as_of.
+-- unit_costs (type_key), domain_map, the tables above. Parameters: $as_of.
 
 CREATE OR REPLACE TEMP TABLE priority_people AS
 SELECT
@@ -25,13 +25,18 @@ SELECT
          AS INTEGER) AS age_years
 FROM {{persons}};
 
--- domain evidence of the last 365 days per person, for households' others_with_domains
+-- domain evidence per person (the configured mapping, domain_map, by type_key);
+-- only when a priority asks for domains (its own or its household's)
 CREATE OR REPLACE TEMP TABLE priority_domain_events AS
+WITH domain_types AS (
+    SELECT m.domain, c.type_key, m.role, m.icd10_from, m.icd10_to
+    FROM domain_map AS m
+    JOIN unit_costs AS c ON c.source = m.source AND (m.event_type IS NULL OR c.event_type = m.event_type)
+)
 SELECT DISTINCT ev.person_key, m.domain, datediff('day', ev.event_date, CAST($as_of AS DATE)) AS days_ago
 FROM costed_events AS ev
-JOIN domain_map AS m
-  ON ev.source = m.source
- AND (m.event_type IS NULL OR ev.event_type = m.event_type)
+JOIN domain_types AS m
+  ON ev.type_key = m.type_key
  AND (m.role IS NULL OR ev.role = m.role)
  AND (m.icd10_from IS NULL
       OR (ev.diagnosis_code IS NOT NULL AND left(ev.diagnosis_code, 3) BETWEEN m.icd10_from AND m.icd10_to))
@@ -46,9 +51,9 @@ WITH member AS (
         pp.age_years < 18 AS child,
         EXISTS (SELECT 1 FROM priority_domain_events AS d WHERE d.person_key = pp.person_key AND d.days_ago < 365)
             AS has_domain,
-        EXISTS (SELECT 1 FROM costed_events AS ev
-                WHERE ev.person_key = pp.person_key AND ev.source = 'social_care'
-                  AND ev.event_type IN ('child_in_need_start', 'child_protection_start', 'looked_after_start')
+        EXISTS (SELECT 1 FROM costed_events AS ev JOIN unit_costs AS c USING (type_key)
+                WHERE ev.person_key = pp.person_key AND c.source = 'social_care'
+                  AND c.event_type IN ('child_in_need_start', 'child_protection_start', 'looked_after_start')
                   AND ev.event_date > CAST($as_of AS DATE) - 365) AS on_plan
     FROM priority_people AS pp
     WHERE pp.household_id IS NOT NULL AND NOT pp.died
@@ -71,8 +76,9 @@ JOIN priority_people AS pp
 UNION ALL
 SELECT c.priority_id, c.criterion_id, ev.person_key
 FROM crit_event AS c
+JOIN unit_costs AS u ON u.source = c.source AND u.event_type = c.event_type
 JOIN costed_events AS ev
-  ON ev.source = c.source AND ev.event_type = c.event_type
+  ON ev.type_key = u.type_key
  AND (c.window_days IS NULL OR ev.event_date > CAST($as_of AS DATE) - c.window_days)
 GROUP BY c.priority_id, c.criterion_id, ev.person_key, c.min_count
 HAVING count(*) >= c.min_count
