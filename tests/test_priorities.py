@@ -153,3 +153,26 @@ def test_lists_priorities_only_and_handoffs_are_configuration_keys(tmp_path):
 def test_school_readiness_is_said_to_need_an_education_source():
     assert "education source" in NOT_EXPRESSIBLE["school_readiness"]
     assert "contract v1 does not have" in NOT_EXPRESSIBLE["school_readiness"]
+
+
+def test_list_columns_for_listed_people(tmp_path):
+    from stratify.costs.list_columns import handoff_reason, list_columns, people_in_priorities
+
+    cfg = write_place(tmp_path, extra=EXAMPLES)
+    with connect(cfg) as con:
+        both = add_person(con, 1, born="1940-01", household=1)
+        event(con, both, "housing", "homeless_approach", AS_OF - timedelta(days=3))
+        event(con, both, "health", "emergency_admission", AS_OF - timedelta(days=3))
+        other = add_person(con, 2, born="1990-01", household=1)
+        event(con, other, "health", "ae_attendance", AS_OF - timedelta(days=3))
+        nobody = add_person(con, 3, born="1990-01")
+    link_persons(cfg, RunContext.new(cfg, AS_OF))
+    with connect(cfg) as con:
+        compute_costs(con, cfg, AS_OF)
+        cols = list_columns(con, cfg, [both, other, nobody]).set_index("person_id")
+        assert people_in_priorities(con) == {both}
+    assert cols.loc[both, "priorities"] == "homelessness; frail_elderly"  # in the configuration's order
+    assert cols.loc[both, "cost_12m_gbp"] == 408.48 + 1590.17 and cols.loc[both, "assessments_12m"] == 1
+    assert cols.loc[other, "household_cost_12m_gbp"] == round(408.48 + 1590.17 + 116.64, 2)
+    assert cols.loc[nobody, "priorities"] == "" and cols.loc[nobody, "cost_12m_gbp"] == 0
+    assert handoff_reason(4) is None and "5 assessments" in handoff_reason(5)
