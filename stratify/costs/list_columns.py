@@ -22,13 +22,13 @@ HANDOFFS_STAND_OUT = 5  # this many assessments, referrals or front-door contact
 
 def list_columns(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, person_ids: Iterable[str]) -> pd.DataFrame:
     """person_id, cost_12m_gbp, assessments_12m, household_cost_12m_gbp, priorities for the people given."""
-    temp_table(con, "list_people", {"person_id": ("VARCHAR", list(dict.fromkeys(person_ids)))})
+    temp_table(con, "cost_list_people", {"person_id": ("VARCHAR", list(dict.fromkeys(person_ids)))})
     temp_table(con, "priority_order", {"priority_id": ("VARCHAR", [p.id for p in cfg.priorities]),
                                        "position": ("INTEGER", list(range(len(cfg.priorities))))})
     try:
         return con.execute(read_sql(COSTS_SQL_DIR / "70_list_columns.sql")).df()
     finally:
-        con.execute("DROP TABLE IF EXISTS temp.main.list_people")
+        con.execute("DROP TABLE IF EXISTS temp.main.cost_list_people")
         con.execute("DROP TABLE IF EXISTS temp.main.priority_order")
 
 

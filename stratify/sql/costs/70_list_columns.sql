@@ -1,9 +1,9 @@
--- The list columns of the people in the temporary table list_people (person_id):
+-- The list columns of the people in the temporary table cost_list_people (person_id):
 -- cost_12m_gbp and assessments_12m from person_costs, and priorities, the ids of
 -- the place's priorities the person falls under, '; '-separated in the order of
 -- the configuration (priority_order: priority_id, position); household_cost_12m_gbp,
 -- the cost of the person's whole household (one plan per family), for the pages.
--- Grain: one row per person in list_people. Inputs: list_people, person_costs,
+-- Grain: one row per person in cost_list_people. Inputs: cost_list_people, person_costs,
 -- household_costs, person_priorities, priority_order.
 
 SELECT
@@ -14,6 +14,6 @@ SELECT
     coalesce((SELECT string_agg(p.priority_id, '; ' ORDER BY o.position)
               FROM person_priorities AS p JOIN priority_order AS o USING (priority_id)
               WHERE p.person_id = l.person_id), '') AS priorities
-FROM list_people AS l
+FROM cost_list_people AS l
 LEFT JOIN person_costs AS c USING (person_id)
 LEFT JOIN household_costs AS h ON h.household_id = c.household_id;
