@@ -357,6 +357,7 @@ def test_costs_sql_on_tiny_inline_data(tmp_path):
     assert people.loc[a, "cost_12m_housing_gbp"] == 1240 and people.loc[a, "cost_12m_health_gbp"] == 120
     assert people.loc[a, "assessments_12m"] == 2 and people.loc[a, "agencies_12m"] == 3
     assert people.loc[a, "events_all"] == 8 and people.loc[a, "events_12m"] == 6  # dated in the 365 days
+    assert people.loc[a, "cost_prev_12m_gbp"] == 100 + 360  # the attendance and 36 days of the first stay
     assert people.loc[b, "cost_12m_gbp"] == 100 and people.loc[b, "cost_all_gbp"] == 100
     assert people.loc[d, "cost_12m_gbp"] == 0 and people.loc[d, "agencies_12m"] == 0
     assert households.loc[0, "members"] == 2 and households.loc[0, "cost_12m_gbp"] == 1460

@@ -21,7 +21,7 @@ HANDOFFS_STAND_OUT = 5  # this many assessments, referrals or front-door contact
 
 
 def list_columns(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, person_ids: Iterable[str]) -> pd.DataFrame:
-    """person_id, cost_12m_gbp, assessments_12m, household_cost_12m_gbp, priorities for the people given."""
+    """person_id, cost_12m_gbp, assessments_12m, household_cost_12m_gbp (and _prev_12m_, the year before), priorities."""
     temp_table(con, "cost_list_people", {"person_id": ("VARCHAR", list(dict.fromkeys(person_ids)))})
     temp_table(con, "priority_order", {"priority_id": ("VARCHAR", [p.id for p in cfg.priorities]),
                                        "position": ("INTEGER", list(range(len(cfg.priorities))))})

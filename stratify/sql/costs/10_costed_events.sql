@@ -14,7 +14,8 @@
 -- the stay [event_date, stay_end): stay_end is end_date, else event_date +
 -- length_of_stay_days, else (an open stay) $as_of or the person's death if
 -- earlier; never after $as_of, and at least one day. Its 12-month part is the
--- days of the stay from $as_of - 364 on. Stays of one kind (source and event
+-- days of the stay from $as_of - 364 on; cost_prev_12m is the same for the 365
+-- days before those (the trend: this year against last). Stays of one kind (source and event
 -- type) of one person that overlap are the same days: each stay is costed for
 -- the days no earlier-starting stay of that kind already covered (a person is
 -- in one temporary accommodation, one care package, at a time). A social care row whose role is
@@ -79,7 +80,8 @@ stays AS (
 SELECT
     person_key, type_key, agency_key, event_date, role, diagnosis_code, in_12m, is_handoff,
     unit_cost AS cost_all,
-    CASE WHEN in_12m THEN unit_cost ELSE 0.0 END AS cost_12m
+    CASE WHEN in_12m THEN unit_cost ELSE 0.0 END AS cost_12m,
+    CASE WHEN NOT in_12m AND event_date > CAST($as_of AS DATE) - 730 THEN unit_cost ELSE 0.0 END AS cost_prev_12m
 FROM priced
 WHERE unit = 'per_event'
 UNION ALL
@@ -87,7 +89,10 @@ SELECT
     person_key, type_key, agency_key, event_date, role, diagnosis_code, in_12m, is_handoff,
     unit_cost * datediff('day', stay_from, stay_to) / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_all,
     unit_cost * greatest(0, datediff('day', greatest(stay_from, CAST($as_of AS DATE) - 364), stay_to))
-        / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_12m
+        / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_12m,
+    unit_cost * greatest(0, datediff('day', greatest(stay_from, CAST($as_of AS DATE) - 729),
+                                     least(stay_to, CAST($as_of AS DATE) - 364)))
+        / CASE unit WHEN 'per_week' THEN 7.0 ELSE 1.0 END AS cost_prev_12m
 FROM stays;
 
 RESET disabled_optimizers;

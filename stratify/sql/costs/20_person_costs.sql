@@ -1,5 +1,6 @@
 -- {{target}}: each person's estimated public cost at the unit-cost table's
--- prices, in the 365 days ending on $as_of (cost_12m_*) and over all the
+-- prices, in the 365 days ending on $as_of (cost_12m_*), the 365 days before
+-- them (cost_prev_12m_gbp, for the trend) and over all the
 -- history the warehouse holds (cost_all_*), in total and by agency (the event
 -- source that recorded the interaction); their interactions, agencies and
 -- handoffs (assessments, referrals, front-door contacts) in the same windows.
@@ -18,6 +19,7 @@ WITH per_person AS (
         sum(CASE WHEN agency_key = 1 THEN cost_12m END) AS cost_12m_social_care,
         sum(CASE WHEN agency_key = 2 THEN cost_12m END) AS cost_12m_housing,
         sum(CASE WHEN agency_key = 3 THEN cost_12m END) AS cost_12m_police,
+        sum(cost_prev_12m) AS cost_prev_12m,
         sum(cost_all) AS cost_all,
         sum(CASE WHEN agency_key = 0 THEN cost_all END) AS cost_all_health,
         sum(CASE WHEN agency_key = 1 THEN cost_all END) AS cost_all_social_care,
@@ -58,6 +60,7 @@ SELECT
     round(coalesce(a.cost_12m_social_care, 0), 2) AS cost_12m_social_care_gbp,
     round(coalesce(a.cost_12m_housing, 0), 2) AS cost_12m_housing_gbp,
     round(coalesce(a.cost_12m_police, 0), 2) AS cost_12m_police_gbp,
+    round(coalesce(a.cost_prev_12m, 0), 2) AS cost_prev_12m_gbp,
     round(coalesce(a.cost_all, 0), 2) AS cost_all_gbp,
     round(coalesce(a.cost_all_health, 0), 2) AS cost_all_health_gbp,
     round(coalesce(a.cost_all_social_care, 0), 2) AS cost_all_social_care_gbp,
