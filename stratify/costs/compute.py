@@ -121,7 +121,7 @@ def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
     """Price every event of the people in the persons table and build the output tables.
 
     Nightly: person_costs, household_costs, team_costs, person_priorities;
-    the baseline also event_type_costs.
+    the baseline: baseline_person_costs, baseline_event_type_costs, baseline_person_priorities.
 
     `known_at` (default `as_of`) is the delivery cut-off: a baseline of an
     earlier year passes today, i.e. that year as it is known now.
@@ -132,13 +132,15 @@ def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
     params = {"as_of": as_of, "known_at": known_at or as_of}
     persons = render_identifier(names.persons, ALLOWED)
     register_inputs(con, cfg)
+    nightly = (  # households and teams for the pages; the baseline draws its own from person_costs
+        ("30_household_costs.sql", {"target": names.household_costs, "person_costs": names.person_costs}),
+        ("40_team_costs.sql", {"target": names.team_costs, "person_costs": names.person_costs}),
+    )
+    baseline = (("60_event_type_costs.sql", {"target": names.event_type_costs}),)  # the lists do not read it
     steps = (
         ("10_costed_events.sql", {}),
         ("20_person_costs.sql", {"target": names.person_costs}),
-        ("30_household_costs.sql", {"target": names.household_costs, "person_costs": names.person_costs}),
-        ("40_team_costs.sql", {"target": names.team_costs, "person_costs": names.person_costs}),
-        # by event type only for the baseline: the nightly lists and pages do not read it
-        *((("60_event_type_costs.sql", {"target": names.event_type_costs}),) if prefix else ()),
+        *(baseline if prefix else nightly),
         ("50_person_priorities.sql", {"target": names.person_priorities}),
     )
     for file_name, targets in steps:
