@@ -14,6 +14,7 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 SQL_DIR = PACKAGE_DIR / "sql"
 CONTRACT_PATH = PACKAGE_DIR / "contract.yaml"
+COSTS_DIR = PACKAGE_DIR / "costs"  # the default unit-cost table and the GMCA database it is built from
 DDL_DIR = PROJECT_ROOT / "warehouse"
 FEATURES_DIR = PROJECT_ROOT / "features"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"

@@ -29,8 +29,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from stratify.contract import load_contract
+from stratify.resources import COSTS_DIR
 
-COSTS_DIR = Path(__file__).resolve().parent
 DATABASE_PATH = COSTS_DIR / "reference" / "gmca-unit-cost-database-v1.4.tsv"
 DEFAULT_TABLE_PATH = COSTS_DIR / "default_unit_costs.csv"
 PRICE_YEAR = "2015/16"
