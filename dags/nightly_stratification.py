@@ -6,7 +6,7 @@ every place, one task per stage, in the order of `docs/architecture.md`:
 
 `places` → for each place (a mapped task group `place`):
 `start_run` → `pull` → `discover` → `validate` → `load` → `link` →
-`features` → `rules` → `score` → `rank` → `measure` → `publish` → `finish`
+`features` → `costs` → `rules` → `score` → `rank` → `measure` → `publish` → `finish`
 
 Each task calls exactly one `stratify` function. Stages exchange data only
 through the warehouse and the run's staging folder; XCom carries the small

@@ -130,6 +130,15 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from stratify.baseline.page import write_baseline
+
+    cfg = load_config(args.config)
+    for path in write_baseline(cfg, args.as_of, args.out or cfg.out / "baseline" / args.as_of.isoformat()):
+        print(path)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stratify.bench import run_from_args
 
@@ -189,6 +198,12 @@ def parser() -> argparse.ArgumentParser:
     pg.add_argument("--config", required=True)
     pg.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     pg.set_defaults(func=cmd_purge)
+
+    bl = sub.add_parser("baseline", help="the place's baseline for leaders: baseline.html and baseline.json")
+    bl.add_argument("--config", required=True)
+    bl.add_argument("--as-of", type=_date, required=True)
+    bl.add_argument("--out", type=Path, default=None, help="folder to write into (default <out>/baseline/<as-of>/)")
+    bl.set_defaults(func=cmd_baseline)
 
     from stratify.bench import add_arguments as bench_arguments  # standard library only at import
 

@@ -62,3 +62,4 @@ def data_dir(name: str) -> Path:
 DDL_DIR = data_dir("warehouse")
 FEATURES_DIR = data_dir("features")
 EXPECTATIONS_DIR = data_dir("expectations")
+COSTS_DIR = PACKAGE_DIR / "costs"  # the default unit-cost table and the GMCA database it is built from

@@ -122,6 +122,9 @@ class PlaceFile:
     drops: Any = None  # checked by config.drops against the contract and the landing folder
     retention: RetentionConfig = RetentionConfig()
     encryption: Annotated[EncryptionConfig | None, BeforeValidator(_encryption)] = None
+    costs: Any = None  # a path: checked whole, like a delivery, by stratify.costs.settings.parse_costs
+    handoffs: Any = None  # contract event types: stratify.costs.settings.parse_handoffs
+    priorities: Any = None  # the place's priorities: stratify.priorities.settings.parse_priorities
 
 
 TOP_LEVEL_KEYS = tuple(PlaceFile.__dataclass_fields__)
@@ -158,6 +161,10 @@ class PlaceConfig:
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
     retention: RetentionConfig = RetentionConfig()
     encryption: EncryptionConfig | None = None  # None: the warehouse file is not encrypted
+    # Unit costs, handoff types and the place's priorities (stratify/costs, stratify/priorities).
+    costs: Any = None  # a stratify.costs.table.UnitCostTable; None only when built by hand
+    handoffs: tuple[Any, ...] = ()  # stratify.costs.settings.EventRef
+    priorities: tuple[Any, ...] = ()  # stratify.priorities.settings.Priority
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -208,6 +215,16 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         if mapping and not bad_rows and capacity:
             found += [f"capacity.{messages._key_name(team)}: not a team of {neighbourhoods} (its teams: "
                       f"{', '.join(sorted(teams)[:20])})" for team in capacity if team != "default" and team not in teams]
+    costs = handoffs = priorities = None
+    if doc is not None:
+        from stratify.costs.settings import parse_costs, parse_handoffs
+        from stratify.priorities.settings import parse_priorities
+
+        costs = _checked(found, "costs", lambda r: parse_costs(base, r), doc.costs)
+        handoffs = _checked(found, "handoffs", parse_handoffs, doc.handoffs)
+        priorities = _checked(found, "priorities",
+                              lambda r: parse_priorities(r, tuple(dict.fromkeys(d.domain for d in domains or ()))),
+                              doc.priorities)
     if found or doc is None:
         raise ConfigError(problems=found or [f"{path}: invalid"], where=path)
     warehouse = _resolve(base, doc.warehouse)
@@ -220,7 +237,8 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         archive=_resolve(base, doc.archive) if doc.archive else landing.parent / "archive",
         timezone=doc.timezone, rules=rules, domains=domains, model=doc.model, transparency=doc.transparency,
         validation=doc.validation, suppression=doc.suppression, lists=doc.lists, duckdb=doc.duckdb, drops=drops,
-        retention=doc.retention, encryption=doc.encryption,
+        retention=doc.retention, encryption=doc.encryption, costs=costs, handoffs=handoffs or (),
+        priorities=priorities or (),
     )
 
 
@@ -230,6 +248,8 @@ def _checked(found: list[str], key: str, check: Any, raw: Any) -> Any:
         return check(raw)
     except _Several as exc:
         found += exc.found
+    except ConfigError as exc:  # already one sentence per bad key, each naming it
+        found += exc.problems
     except ValueError as exc:
         found.append(f"{key}: {exc}")
     return None

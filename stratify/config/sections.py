@@ -97,6 +97,7 @@ class ListsConfig:
 
     already_working_days: Annotated[Int, Field(ge=0, le=3650)] = 90  # `engaged` / `already_supported` this recently
     snooze_days: Annotated[Int, Field(ge=0, le=3650)] = 90  # `declined` / `not_appropriate`: left off unless risk rose
+    priorities_only: bool = False  # list only people under at least one of the place's priorities
 
 
 @dataclass(frozen=True, config=SECTION)

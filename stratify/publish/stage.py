@@ -38,6 +38,7 @@ from stratify.measures import IMPACT_FILE
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one
+from stratify.baseline.page import published_baseline_files
 
 
 from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
@@ -120,6 +121,7 @@ def publish_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         team_files.append({"path": overview.name})
         if (stage / IMPACT_FILE).exists():  # the measure stage's estimate of what engagement changed
             team_files.append({"path": IMPACT_FILE})
+        team_files += published_baseline_files(cfg, ctx.as_of, stage)  # baseline.html, baseline.json
         for f in team_files:
             f["sha256"] = sha256_file(stage / f["path"])
         write_stage_summary(cfg, ctx, "publish", {"published": True, "lists": len(written), **list_totals(teams)})

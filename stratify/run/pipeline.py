@@ -27,6 +27,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("load", "stratify.ingest.load:load_deliveries"),
     ("link", "stratify.link:link_persons"),
     ("features", "stratify.features.build:build_features"),
+    ("costs", "stratify.costs.stage:cost_people"),
     ("rules", "stratify.rules:apply_rules"),
     ("score", "stratify.score:score_wobbling"),
     ("rank", "stratify.lists.stage:rank_lists"),
