@@ -30,7 +30,7 @@ from stratify.config.crisis_rules import DEFAULT_RULES, CrisisRule, rule_problem
 from stratify.config.drops import parse_drops
 from stratify.config.neighbourhoods import TEAM_RE, neighbourhood_problems, read_neighbourhoods
 from stratify.config.sections import (
-    SECTION, DropConfig, DuckDBConfig, EncryptionConfig, Int, ListsConfig, ModelConfig, RetentionConfig, Str,
+    SECTION, AppConfig, DropConfig, DuckDBConfig, EncryptionConfig, Int, ListsConfig, ModelConfig, RetentionConfig, Str,
     SuppressionConfig, TransparencyConfig, ValidationConfig,
 )
 from stratify.contract import DomainRule, load_contract, parse_domains
@@ -122,13 +122,14 @@ class PlaceFile:
     drops: Any = None  # checked by config.drops against the contract and the landing folder
     retention: RetentionConfig = RetentionConfig()
     encryption: Annotated[EncryptionConfig | None, BeforeValidator(_encryption)] = None
+    app: AppConfig = AppConfig()
 
 
 TOP_LEVEL_KEYS = tuple(PlaceFile.__dataclass_fields__)
 SECTION_KEYS = {"": TOP_LEVEL_KEYS, **{name: tuple(cls.__dataclass_fields__) for name, cls in (
     ("model", ModelConfig), ("transparency", TransparencyConfig), ("validation", ValidationConfig),
     ("suppression", SuppressionConfig), ("lists", ListsConfig), ("duckdb", DuckDBConfig),
-    ("retention", RetentionConfig), ("encryption", EncryptionConfig))}}
+    ("retention", RetentionConfig), ("encryption", EncryptionConfig), ("app", AppConfig))}}
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class PlaceConfig:
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
     retention: RetentionConfig = RetentionConfig()
     encryption: EncryptionConfig | None = None  # None: the warehouse file is not encrypted
+    app_database: Path | None = None  # the web app's SQLite file (`app.database`); set by parse_config
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -221,6 +223,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         timezone=doc.timezone, rules=rules, domains=domains, model=doc.model, transparency=doc.transparency,
         validation=doc.validation, suppression=doc.suppression, lists=doc.lists, duckdb=doc.duckdb, drops=drops,
         retention=doc.retention, encryption=doc.encryption,
+        app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",
     )
 
 
