@@ -124,7 +124,11 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
         if team not in published.published_teams(run):
             ctx.log(action, target, False, "the team has no published list")
             raise Refused(404, "Not found", "There is no such page.")
-        return published.team_view(run, team)
+        try:
+            return published.team_view(run, team)
+        except NotPublished as exc:
+            ctx.log(action, target, False, str(exc))
+            raise Refused(503, "Cannot be shown", f"{exc}. Tell information-governance staff.") from None
 
     # ----------------------------------------------------------------------------------- log-in
 
@@ -290,7 +294,11 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                 ctx.log(action, name, False, f"role {ctx.session.user.role}")
                 raise Refused(404, "Not found", "There is no such page.")
             run = current_run(ctx, action, name)
-            data = published.read_published(run, name)
+            try:
+                data = published.read_published(run, name)
+            except NotPublished as exc:
+                ctx.log(action, name, False, str(exc))
+                raise Refused(503, "Cannot be shown", f"{exc}. Tell information-governance staff.") from None
             ctx.log(action, name, True, f"run {run.run_id}")
             return Response(data, media_type="text/html; charset=utf-8",
                             headers={"Content-Security-Policy": CSP_PUBLISHED_PAGE})
@@ -320,7 +328,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             history = sorted((p.name for p in runs_folder.iterdir() if p.is_dir()), reverse=True) \
                 if runs_folder.is_dir() else []
             ctx.log("view_status", "status", True)
-            return page("status.html.j2", ctx, status=read_status(cfg) or {}, run_id=run_id, history=history[:30])
+            return page("status.html.j2", ctx, run_status=read_status(cfg) or {}, run_id=run_id, history=history[:30])
         return handle(request, "view_status", "status", body)
 
     @app.get("/static/{name}")
