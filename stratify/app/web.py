@@ -331,6 +331,10 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             return page("status.html.j2", ctx, run_status=read_status(cfg) or {}, run_id=run_id, history=history[:30])
         return handle(request, "view_status", "status", body)
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon: browsers ask for one on every site
+
     @app.get("/static/{name}")
     def static(name: str) -> Response:
         if name not in pages.STATIC:
