@@ -137,3 +137,14 @@ def test_users_command_adds_lists_disables_and_resets(place, capsys, monkeypatch
     assert main(["users", "list", "--config", str(cfg.path)]) == 0
     out = capsys.readouterr().out
     assert "Cy Member\tteam_member\tNT02\tactive" in out and "password" not in out
+
+
+def test_app_database_defaults_beside_the_warehouse_and_is_checked(tmp_path):
+    from helpers import write_place
+    from stratify.errors import ConfigError
+
+    cfg = write_place(tmp_path)
+    assert cfg.app_database == cfg.warehouse.parent / "app.sqlite"
+    assert write_place(tmp_path, extra="app:\n  database: state/app.db\n").app_database == tmp_path.resolve() / "state" / "app.db"
+    with pytest.raises(ConfigError, match="app: unknown key.s. databse"):
+        write_place(tmp_path, extra="app:\n  databse: x.db\n")

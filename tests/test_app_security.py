@@ -79,7 +79,9 @@ def test_a_session_expires_after_thirty_idle_minutes_not_while_used(place):
     log_in(c, "ann")
     for _ in range(3):  # used every 20 minutes: an hour later still signed in
         clock.advance(minutes=20)
-        assert c.get("/teams/NT01").status_code == 200
+        r = c.get("/teams/NT01")
+        assert r.status_code == 200
+        assert "Max-Age=1800" in r.headers["set-cookie"]  # the browser's cookie restarts its 30 minutes too
     clock.advance(minutes=30)
     r = c.get("/teams/NT01", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from stratify.app import audit, outcomes, pages, published
 from stratify.app.security import CSP_PUBLISHED_PAGE, SecurityHeaders, may_see, may_see_team
@@ -99,9 +100,13 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                 return response
             ctx = Ctx(request, con, session, now)
             try:
-                return body(ctx)
+                response = body(ctx)
             except Refused as exc:
-                return refused_page(exc, ctx)
+                response = refused_page(exc, ctx)
+            if action != "logout":  # the browser's cookie lives as long as the server's idle clock
+                response.set_cookie(COOKIE, request.cookies[COOKIE], max_age=int(IDLE.total_seconds()),
+                                    httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+            return response
 
     def check_form(ctx: Ctx, token: str | None, action: str, target: str) -> None:
         if not same_token(ctx.session.csrf_token, token):
@@ -143,6 +148,9 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     @app.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
+        return await run_in_threadpool(log_in, request, form)  # argon2 takes a while: not on the event loop
+
+    def log_in(request: Request, form) -> Response:
         name, password = str(form.get("username", "")), str(form.get("password", ""))
         token = str(form.get("csrf_token", ""))
         now = clock()
@@ -181,7 +189,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             response = RedirectResponse("/login", status_code=303)
             response.delete_cookie(COOKIE)
             return response
-        return handle(request, "logout", "/logout", body)
+        return await run_in_threadpool(handle, request, "logout", "/logout", body)
 
     @app.get("/")
     def home(request: Request) -> Response:
@@ -268,7 +276,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             delivered = outcomes.record_review(ctx.con, cfg, review, view.run_id, ctx.now, today())
             ctx.log("record_outcome", person_id, True, f"{outcome} on {when}; delivery {delivered.name}")
             return RedirectResponse(f"/teams/{team}/people/{view.refs[person_id]}?recorded=1", status_code=303)
-        return handle(request, "record_outcome", f"person {ref[:64]} of {team}", body)
+        return await run_in_threadpool(handle, request, "record_outcome", f"person {ref[:64]} of {team}", body)
 
     # ----------------------------------------------------------------------------------- IG, leaders, data team
 
