@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import html
+import io
+import re
 import shutil
 import sqlite3
 
@@ -148,3 +150,45 @@ def test_app_database_defaults_beside_the_warehouse_and_is_checked(tmp_path):
     assert write_place(tmp_path, extra="app:\n  database: state/app.db\n").app_database == tmp_path.resolve() / "state" / "app.db"
     with pytest.raises(ConfigError, match="app: unknown key.s. databse"):
         write_place(tmp_path, extra="app:\n  databse: x.db\n")
+
+
+def test_ig_exports_the_filtered_log_as_csv_and_the_export_is_logged(place):
+    cfg, c = place
+    c.get("/teams/NT02")
+    c.cookies.clear()
+    log_in(c, "iggy")
+    page = c.get("/ig/audit?allowed=0&user_name=ann%20x").text
+    assert "audit.csv?allowed=0&amp;user_name=ann+x" in page
+    page = c.get("/ig/audit?allowed=0").text
+    link = re.search(r'href="(/ig/audit\.csv[^"]*)"', page).group(1)
+    r = c.get(html.unescape(link))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert rows and all(row["allowed"] == "0" for row in rows) and any(row["target"] == "list NT02" for row in rows)
+    assert audit_rows(cfg)[-1]["action"] == "export_audit"
+
+
+def test_a_review_kept_but_never_delivered_is_delivered_when_the_app_starts(place):
+    """A server stopped between keeping a review and writing its file: the next start writes it."""
+    cfg, c = place
+    with sqlite3.connect(cfg.app_database) as con:
+        con.execute("INSERT INTO reviews (record_id, person_id, team, outcome, event_date, reviewed_by, reviewed_at, "
+                    "run_id) VALUES ('app-x1', ?, 'NT01', 'declined', '2026-11-21', 'ann', '2026-11-21T08:00', 'r')",
+                    [pid(2)])
+    client(cfg, Clock())
+    files = list((cfg.landing / "outcomes").iterdir())
+    assert [f.name for f in files] == ["outcomes_20261121_1.csv"] and "app-x1" in files[0].read_text()
+    with sqlite3.connect(cfg.app_database) as con:
+        assert con.execute("SELECT delivery FROM reviews WHERE record_id = 'app-x1'").fetchone()[0] == files[0].name
+
+
+def test_the_cookie_is_secure_behind_tls(template_place, tmp_path):
+    shutil.copytree(template_place, tmp_path / "place", symlinks=True)
+    cfg = load_config(tmp_path / "place" / "place.yaml")
+    from fastapi.testclient import TestClient
+    from stratify.app.web import create_app
+
+    c = TestClient(create_app(cfg, clock=Clock()), base_url="https://stratify.example")
+    r = log_in(c, "ann")
+    assert r.headers["location"] == "/" and "Secure" in r.headers["set-cookie"]
+    assert "max-age" in c.get("/teams/NT01").headers["strict-transport-security"]

@@ -11,7 +11,9 @@ and names the first broken row.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -92,3 +94,13 @@ def search(con: sqlite3.Connection, filters: dict[str, str]) -> list[dict]:
     sql = (f"SELECT {', '.join(FIELDS)} FROM audit {'WHERE ' + ' AND '.join(where) if where else ''} "
            f"ORDER BY seq DESC LIMIT {MAX_SHOWN}")
     return [dict(r) for r in con.execute(sql, params)]
+
+
+def as_csv(rows: list[dict]) -> str:
+    """Rows of the log as CSV; a value that a spreadsheet would run as a formula is kept as text."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in r.items()})
+    return buf.getvalue()

@@ -293,8 +293,26 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             rows = audit.search(ctx.con, filters)
             checked = audit.verify(ctx.con)
             ctx.log("view_audit", "audit log", True, urlencode({k: v for k, v in filters.items() if v}))
-            return page("audit.html.j2", ctx, rows=rows, filters=filters, checked=checked, limit=audit.MAX_SHOWN)
+            return page("audit.html.j2", ctx, rows=rows, filters=filters, checked=checked, limit=audit.MAX_SHOWN,
+                        export_query=urlencode({k: v for k, v in filters.items() if v}))
         return handle(request, "view_audit", "audit log", body)
+
+    @app.get("/ig/audit.csv")
+    def audit_export(request: Request, user_name: str = "", team: str = "", action: str = "", allowed: str = "",
+                     since: str = "", until: str = "") -> Response:
+        filters = {"user_name": user_name, "team": team, "action": action, "allowed": allowed, "since": since,
+                   "until": until}
+
+        def body(ctx: Ctx) -> Response:
+            if not may_see(ctx.session.user, "ig"):
+                ctx.log("export_audit", "audit log", False, "not an IG auditor")
+                raise Refused(404, "Not found", "There is no such page.")
+            rows = audit.search(ctx.con, filters)
+            ctx.log("export_audit", "audit log", True, f"{len(rows)} rows; " +
+                    urlencode({k: v for k, v in filters.items() if v}))
+            return Response(audit.as_csv(rows), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="access_log.csv"'})
+        return handle(request, "export_audit", "audit log", body)
 
     def published_page(request: Request, name: str, page_name: str, action: str) -> Response:
         def body(ctx: Ctx) -> Response:
