@@ -179,3 +179,14 @@ def test_a_list_changed_after_publication_is_refused(place):
     r = c.get("/teams/NT01")
     assert r.status_code == 503 and pid(99) not in r.text and "not the file that was published" in r.text
     assert audit_rows(cfg)[-1]["allowed"] == 0
+
+
+def test_the_list_is_grouped_by_household_like_the_team_report(place):
+    import re
+
+    _, _, c = place
+    log_in(c, "ann")
+    page = c.get("/teams/NT01").text
+    assert re.findall(r'<tbody class="household (crisis|wobbling)" id="household-(\d+)">', page) == [
+        ("crisis", "1"), ("wobbling", "2"), ("crisis", "3")]
+    assert page.count("<strong>Household ") == 3

@@ -226,7 +226,14 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                 p["review"] = reviews.get(p["person_id"])
             detail = " ".join(f"{k}={v}" for k, v in chosen.items() if v)
             ctx.log("view_list", target, True, f"run {view.run_id}; {len(shown)} people shown {detail}".strip())
-            return page("team.html.j2", ctx, view=view, team=team, people=shown, filters=FILTERS, chosen=chosen,
+            households: list[dict] = []  # consecutive members of one household, as on the team's report
+            for p in shown:
+                if not households or households[-1]["rank"] != p["household_rank"]:
+                    households.append({"rank": p["household_rank"], "tier": p["tier"], "members": [],
+                                       "household_id": p["household_id"], "registered": p["household_members"]})
+                households[-1]["members"].append(p)
+            return page("team.html.j2", ctx, view=view, team=team, people=shown, households=households,
+                        filters=FILTERS, chosen=chosen,
                         already_working=pages.people(view.already_working, view.as_of, view.refs),
                         snoozed=pages.people(view.snoozed, view.as_of, view.refs),
                         dropped=[{**d, "ref": view.refs.get(d["person_id"], d["person_id"])}
