@@ -53,6 +53,7 @@ def night(tmp_path_factory):
     migrate(cfg.app_database)
     with open_db(cfg.app_database) as con:
         users.add_user(con, "Ann Lead", "team_lead", team, PASSWORD, cfg.teams, datetime.now(timezone.utc))
+        users.add_user(con, "Ivy Auditor", "ig_auditor", None, PASSWORD, cfg.teams, datetime.now(timezone.utc))
     return cfg, team, run_pipeline
 
 
@@ -124,6 +125,19 @@ def test_a_team_lead_records_engaged_and_the_next_night_lists_them_as_already_wo
         assert ref in section.inner_text() and "engaged" in section.inner_text()
         assert ref not in page.locator("table.ranked").inner_text()
         page.screenshot(path=str(tmp_path / "4-next-night.png"), full_page=True)
+
+        ig = browser.new_context().new_page()  # the IG officer's log shows the view that preceded the outcome
+        ig.goto(server + "/login")
+        ig.fill("#username", "Ivy Auditor")
+        ig.fill("#password", PASSWORD)
+        ig.click("button[type=submit]")
+        assert ig.url.endswith("/ig/audit") and "chain intact" in ig.locator("main").inner_text()
+        ig.goto(server + "/ig/audit?user_name=Ann+Lead")
+        actions = [r.split("\t") for r in ig.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.innerText).join('\\t'))")]
+        order = [(a[5], a[6]) for a in reversed(actions)]
+        assert order.index(("view_person", person_id)) < order.index(("record_outcome", person_id))
+        ig.screenshot(path=str(tmp_path / "5-access-log.png"), full_page=True)
         browser.close()
     assert errors == []  # no CSP violation or other error in the console
     print(f"\nscreenshots: {tmp_path}")
