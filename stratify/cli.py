@@ -210,6 +210,10 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time a first load and a typical night per stage, beside a read floor")
     bench_arguments(b)
     b.set_defaults(func=cmd_bench)
+
+    from stratify.app.commands import add_subcommands as app_subcommands  # serve, users, audit
+
+    app_subcommands(sub)
     return p
 
 

@@ -12,7 +12,7 @@ import base64
 import json
 import logging
 import os
-import secrets
+import random
 import shutil
 from datetime import date
 from pathlib import Path
@@ -30,8 +30,10 @@ from stratify.warehouse.database import connect
 AS_OF = "2026-11-20"
 REASON = "NT01 case conference on 24 November"
 # An upper-case base32 key: made of A-Z and 2-7, so it fits an environment variable's name pattern.
-KEY = base64.b32encode(secrets.token_bytes(30)).decode().rstrip("=")
-HEX_KEY = secrets.token_hex(32)
+# Random-looking keys, the same in every collection (pytest-xdist workers must collect identical test ids).
+_RNG = random.Random(20261204)
+KEY = base64.b32encode(_RNG.randbytes(30)).decode().rstrip("=")
+HEX_KEY = _RNG.randbytes(32).hex()
 
 
 def every_file_text(root: Path, skip: tuple[Path, ...] = ()) -> str:

@@ -30,7 +30,7 @@ from stratify.config.crisis_rules import DEFAULT_RULES, CrisisRule, rule_problem
 from stratify.config.drops import parse_drops
 from stratify.config.neighbourhoods import TEAM_RE, neighbourhood_problems, read_neighbourhoods
 from stratify.config.sections import (
-    SECTION, DropConfig, DuckDBConfig, EncryptionConfig, Int, ListsConfig, ModelConfig, RetentionConfig, Str,
+    SECTION, AppConfig, DropConfig, DuckDBConfig, EncryptionConfig, Int, ListsConfig, ModelConfig, RetentionConfig, Str,
     SuppressionConfig, TransparencyConfig, ValidationConfig,
 )
 from stratify.contract import DomainRule, load_contract, parse_domains
@@ -125,13 +125,14 @@ class PlaceFile:
     costs: Any = None  # a path: checked whole, like a delivery, by stratify.costs.settings.parse_costs
     handoffs: Any = None  # contract event types: stratify.costs.settings.parse_handoffs
     priorities: Any = None  # the place's priorities: stratify.priorities.settings.parse_priorities
+    app: AppConfig = AppConfig()
 
 
 TOP_LEVEL_KEYS = tuple(PlaceFile.__dataclass_fields__)
 SECTION_KEYS = {"": TOP_LEVEL_KEYS, **{name: tuple(cls.__dataclass_fields__) for name, cls in (
     ("model", ModelConfig), ("transparency", TransparencyConfig), ("validation", ValidationConfig),
     ("suppression", SuppressionConfig), ("lists", ListsConfig), ("duckdb", DuckDBConfig),
-    ("retention", RetentionConfig), ("encryption", EncryptionConfig))}}
+    ("retention", RetentionConfig), ("encryption", EncryptionConfig), ("app", AppConfig))}}
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class PlaceConfig:
     costs: Any = None  # a stratify.costs.table.UnitCostTable; None only when built by hand
     handoffs: tuple[Any, ...] = ()  # stratify.costs.settings.EventRef
     priorities: tuple[Any, ...] = ()  # stratify.priorities.settings.Priority
+    app_database: Path | None = None  # the web app's SQLite file (`app.database`); set by parse_config
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -239,6 +241,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         validation=doc.validation, suppression=doc.suppression, lists=doc.lists, duckdb=doc.duckdb, drops=drops,
         retention=doc.retention, encryption=doc.encryption, costs=costs, handoffs=handoffs or (),
         priorities=priorities or (),
+        app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",
     )
 
 

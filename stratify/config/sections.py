@@ -101,6 +101,13 @@ class ListsConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class AppConfig:
+    """The web app (`stratify serve`): where its own state (users, sessions, recorded outcomes, audit) lives."""
+
+    database: Str | None = None  # SQLite file; None: `app.sqlite` beside the warehouse; relative to the config's folder
+
+
+@dataclass(frozen=True, config=SECTION)
 class DuckDBConfig:
     threads: Annotated[Int, Field(ge=1, le=1024)] = 2
     memory_limit: Annotated[Str, AfterValidator(_memory)] = "4GB"

@@ -86,7 +86,7 @@ def published_run(cfg: PlaceConfig) -> PublishedRun:
     runs = runs_dir(cfg).resolve()
     if folder.parent != runs or not folder.is_dir() or not RUN_FOLDER_RE.fullmatch(folder.name):
         raise NotPublished(f"{link} points outside the published runs in {runs} (at {folder}); refusing to read it")
-    with connect(cfg) as con:
+    with connect(cfg, read_only=True) as con:  # readers (exports, the web app) never take the writer's lock
         rows = con.execute("SELECT path, sha256 FROM publications WHERE run_id = $1", [folder.name]).fetchall()
     if not rows:
         raise NotPublished(f"{link} points at {folder}, which the publications table does not record as published")

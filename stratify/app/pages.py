@@ -1,0 +1,48 @@
+"""Rendering the app's pages: its own templates, beside the team page's, with the team page's wording.
+
+One Jinja environment (autoescape on for every template, undefined names
+an error) loads the app's templates first and then the package's, so the
+app's pages import the team page's partials (`_timeline.html.j2`) instead
+of copying them; a listed person's fields are formatted by the team page's
+own `team_page._people`, so the app and the published page never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stratify.publish import team_page
+from stratify.resources import TEMPLATES_DIR
+
+APP_TEMPLATES = Path(__file__).with_name("templates")
+STATIC = {"app.css": APP_TEMPLATES / "app.css", "team_report.css": TEMPLATES_DIR / "team_report.css"}
+
+
+@lru_cache(maxsize=1)
+def environment():
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=ChoiceLoader([FileSystemLoader(str(APP_TEMPLATES)), FileSystemLoader(str(TEMPLATES_DIR))]),
+                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def people(frame: pd.DataFrame, as_of: date, refs: dict[str, str]) -> list[dict]:
+    """The rows of a list or section as the team page shows them (score text, reasons, agencies), with references."""
+    if frame.empty:
+        return []
+    shown = team_page._people(frame, {}, as_of)
+    for p in shown:
+        p["ref"] = refs.get(p["person_id"], p["person_id"])
+    return shown
+
+
+AGENCY_LABELS = team_page.AGENCY_LABELS

@@ -1,0 +1,133 @@
+"""What the published run shows a team: resolved once per request, every file checked against `publications`.
+
+`current_run` resolves `<out>/latest` through `run.context.published_run`
+(the one resolver that refuses anything but a published run folder). Its
+answer for a run folder never changes (a published run is immutable), so it
+is remembered per run id: a request re-reads only the link, and the
+warehouse is opened (by `published_run`) once per new run, not per page.
+Every file a page reads is read from that one folder and its sha256 must be
+the one recorded at publication, so a page never mixes two runs and never
+shows a file somebody put there by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from stratify.config import PlaceConfig
+from stratify.errors import NotPublished
+from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
+
+try:  # the team pages' short references, once that branch is merged (h-pages: stratify/publish/people.py)
+    from stratify.publish.people import short_refs
+except ImportError:  # pragma: no cover - the same rule until then
+    import os
+
+    def short_refs(person_ids, shortest: int = 4) -> dict[str, str]:
+        ids = sorted(set(person_ids))
+        out = {}
+        for i, p in enumerate(ids):
+            shared = max([len(os.path.commonprefix([p, ids[j]])) for j in (i - 1, i + 1) if 0 <= j < len(ids)],
+                         default=0)
+            out[p] = p[:max(shortest, shared + 1)]
+        return out
+
+SECTIONS = ("already_working", "snoozed", "dropped")
+
+
+class RunCache:
+    """Run folders already checked by `published_run`, by run id (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, PublishedRun] = {}
+        self._lock = threading.Lock()
+
+    def current_run(self, cfg: PlaceConfig) -> PublishedRun:
+        link = latest_link(cfg)
+        try:
+            folder = link.resolve(strict=True)
+        except (OSError, RuntimeError):
+            folder = None
+        with self._lock:
+            known = self._runs.get(folder.name) if folder is not None else None
+        if known is not None and folder == known.folder and folder.parent == runs_dir(cfg).resolve():
+            return known
+        run = published_run(cfg)  # raises NotPublished for anything else
+        with self._lock:
+            self._runs[run.run_id] = run
+        return run
+
+
+def read_published(run: PublishedRun, relative: str) -> bytes:
+    """A file of the run, refused unless publication recorded it with these exact bytes."""
+    recorded = run.files.get(relative)
+    if recorded is None:
+        raise NotPublished(f"{relative} is not a file of published run {run.run_id}")
+    data = (run.folder / relative).read_bytes()
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise NotPublished(f"{relative} in run {run.run_id} is not the file that was published (its checksum "
+                           "differs); refusing to show it")
+    return data
+
+
+def _frame(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """One team's published files for one run: the ranked list and its sections, and short references."""
+
+    run_id: str
+    as_of: date
+    team: str
+    listed: pd.DataFrame
+    already_working: pd.DataFrame
+    snoozed: pd.DataFrame
+    dropped: pd.DataFrame
+    refs: dict[str, str]  # person_id -> short reference
+
+    def people(self) -> set[str]:
+        return set(self.refs)
+
+    def find(self, ref: str) -> str | None:
+        """The pseudonym a short reference or full pseudonym names on this team's page, or None."""
+        if ref in self.refs:
+            return ref
+        matches = [p for p, r in self.refs.items() if r == ref]
+        return matches[0] if len(matches) == 1 else None
+
+    def where(self, person_id: str) -> tuple[str, dict] | None:
+        """Which part of the page holds the person (listed or a section) and their row."""
+        for name in ("listed", *SECTIONS):
+            frame = getattr(self, name)
+            rows = frame[frame["person_id"] == person_id]
+            if len(rows):
+                return name, rows.iloc[0].to_dict()
+        return None
+
+
+def run_as_of(run: PublishedRun) -> date:
+    manifest = json.loads(read_published(run, "manifest.json"))
+    return date.fromisoformat(str(manifest["as_of"]))
+
+
+def team_view(run: PublishedRun, team: str) -> TeamView:
+    """The team's list (`lists/<team>.csv`) and sections (`teams/<team>/*.csv`) of this run."""
+    listed = _frame(read_published(run, f"lists/{team}.csv"))
+    sections = {name: _frame(read_published(run, f"teams/{team}/{name}.csv")) for name in SECTIONS}
+    ids = [p for f in (listed, *sections.values()) for p in f["person_id"]]
+    return TeamView(run.run_id, run_as_of(run), team, listed, sections["already_working"], sections["snoozed"],
+                    sections["dropped"], short_refs(ids))
+
+
+def published_teams(run: PublishedRun) -> list[str]:
+    return sorted(p.split("/")[1][:-4] for p in run.files if p.startswith("lists/") and p.endswith(".csv"))
+
