@@ -58,9 +58,12 @@ def test_wobbling_people_on_lists_carry_readable_reasons(trained):
     assert not wobbling["reasons"].str.contains("_").any(), "reasons must be plain English, not column names"
 
 
-def test_retraining_on_the_same_data_is_not_worse_and_keeps_one_promoted(trained):
+def test_retraining_on_the_same_data_gives_the_same_model_and_keeps_it_promoted(trained):
+    promoted = load_promoted(trained)
     result = train_model(trained, AS_OF)
-    assert result["promoted"] in (True, False) and result["why"]
+    assert result["model_version"] == promoted.model_version  # same data, same code: the same model
+    assert result["promoted"] is True and result["why"] == "already registered"
+    assert load_promoted(trained).model_version == promoted.model_version
     import duckdb
 
     con = duckdb.connect(str(trained.warehouse), read_only=True)
@@ -68,6 +71,32 @@ def test_retraining_on_the_same_data_is_not_worse_and_keeps_one_promoted(trained
         assert con.execute("SELECT count(*) FROM models WHERE promoted").fetchall() == [(1,)]
     finally:
         con.close()
+
+
+def test_a_new_model_is_promoted_only_if_not_worse_at_capacity_than_the_current_one(tmp_path):
+    from types import SimpleNamespace
+
+    cfg = write_place(tmp_path)  # capacity 5 per team
+    teams = np.array(["NT01"] * 20)
+    y = np.r_[np.ones(5, dtype=np.int8), np.zeros(15, dtype=np.int8)]
+    groups = pd.DataFrame({"sex": ["F"] * 20, "age_band": ["25-44"] * 20, "ethnic_group": ["W"] * 20})
+    test = HeldOut(y, teams, groups, np.arange(20))
+    X = np.arange(20, dtype=np.float32).reshape(-1, 1)
+
+    def current(scores):  # a promoted model that gives these scores on the held-out rows
+        model = SimpleNamespace(predict_proba=lambda X_: np.c_[1 - scores, scores])
+        return SimpleNamespace(model=model, feature_columns=("f",), model_version="old")
+
+    fair = {"largest_gap": {"recall": 0.0, "false_positive_rate": 0.0}}
+    perfect, half = np.r_[np.ones(5), np.zeros(15)], np.r_[np.ones(3), np.zeros(2), np.ones(2), np.zeros(13)]
+    for new, old, promote in ((0.6, perfect, False), (0.6, half, True), (1.0, perfect, True)):
+        metrics = {"fairness": fair, "calibrated": {"precision_at_capacity": new}}
+        decision = promotion_decision(cfg, metrics, current(old), X, test, ["f"])
+        assert decision["promote"] is promote, (new, decision)
+        assert ("below the current model's" in decision["why"]) is (not promote)
+    other = promotion_decision(cfg, {"fairness": fair, "calibrated": {"precision_at_capacity": 0.0}},
+                               current(perfect), X, test, ["g"])
+    assert other["promote"] and "other features" in other["why"]
 
 
 def test_promotion_is_refused_when_a_fairness_gap_is_too_wide(trained):
@@ -114,7 +143,7 @@ def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
         "crisis_rules": ["smd_3plus", ""], "crisis_reasons": ["3 disadvantage domains", ""],
         "police_events_90d": [4, 9], "smd_domains_365d": [3, 1],
     })
-    out = score_frame(cfg, None, df)
+    out = score_frame(cfg, df, None)
     assert out["tier"].tolist() == ["crisis", ""]
     assert out["score"].tolist() == [1.0, 0.0]
     assert out["reasons"].tolist() == ["3 disadvantage domains", ""]
@@ -351,3 +380,39 @@ def test_train_before_any_night_stops_with_exit_2_and_says_to_run_first(tmp_path
         pass  # a warehouse with its audit tables, but nobody linked
     assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
     assert "no linked people yet" in capsys.readouterr().err
+
+
+def test_a_fall_back_from_the_fast_scoring_path_is_counted_in_the_score_summary(trained, monkeypatch):
+    import json
+
+    import duckdb
+
+    import stratify.model.predict as predict
+    from stratify.run.context import RunContext
+    from stratify.score import score_wobbling
+
+    manifest = json.loads((trained.out / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["stages"]["model"]["scoring_path"] == "by_cell"
+    assert manifest["stages"]["model"]["fast_path_fallbacks"] == 0
+
+    def before(con):
+        return con.execute("SELECT person_id, tier, score FROM scores ORDER BY person_id").fetchall()
+
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        scored = before(con)
+    finally:
+        con.close()
+
+    def changed(boosting):
+        raise predict.FastPathUnavailable("scikit-learn 9.9: a fitted tree's nodes lack the fields num_threshold")
+
+    monkeypatch.setattr(predict, "fitted_tree_nodes", changed)
+    summary = score_wobbling(trained, RunContext("20261120T235959000000Z", trained.place, AS_OF))
+    assert summary["scoring_path"] == "row_by_row" and summary["fast_path_fallbacks"] == 1
+    assert "num_threshold" in summary["fast_path_fallback"]
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        assert before(con) == scored  # the same scores, the slow way
+    finally:
+        con.close()
