@@ -1,6 +1,7 @@
 """The wobbling model: temporal split, evaluation, promotion, reasons, and refusing unusable models."""
 
 from datetime import date
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -48,6 +49,7 @@ def test_first_run_trains_registers_and_promotes_a_model_with_a_card(trained):
     card = (trained.models / f"wobbling-{bundle.model_version}.html").read_text(encoding="utf-8")
     assert "Algorithmic Transparency Recording Standard" in card and "data:image/png;base64," in card
     assert "http://" not in card and "https://" not in card
+    assert "sha256" in card and "pickle" in card  # the card says how the model is saved and checked
 
 
 def test_wobbling_people_on_lists_carry_readable_reasons(trained):
@@ -107,15 +109,20 @@ def test_promotion_is_refused_when_a_fairness_gap_is_too_wide(trained):
 
 
 def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path):
+    import hashlib
+
     path = tmp_path / "m.joblib"
     with pytest.raises(ModelError, match="missing.*stratify train"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, "0" * 64)
     joblib.dump({"format": 1, "sklearn_version": "0.1"}, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ModelError, match="scikit-learn 0.1.*stratify train"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, digest)
+    with pytest.raises(ModelError, match="without a sha256 digest.*not loaded.*stratify train"):
+        read_bundle("v1", path, None)
     path.write_bytes(b"not a pickle")
     with pytest.raises(ModelError, match="cannot be read"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, hashlib.sha256(b"not a pickle").hexdigest())
 
 
 def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
@@ -416,3 +423,47 @@ def test_a_fall_back_from_the_fast_scoring_path_is_counted_in_the_score_summary(
         assert before(con) == scored  # the same scores, the slow way
     finally:
         con.close()
+
+
+class _RunsCode:
+    """A pickle that creates a file when it is loaded: what a local user could put in place of a model."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_replaced_model_file_is_refused_before_it_is_unpickled_and_its_code_never_runs(trained, tmp_path):
+    import pickle
+
+    import duckdb
+
+    from stratify.run.status import read_status
+
+    promoted = load_promoted(trained)
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        path, digest = con.execute("SELECT path, sha256 FROM models WHERE promoted").fetchone()
+    finally:
+        con.close()
+    path = Path(path)
+    assert digest == __import__("hashlib").sha256(path.read_bytes()).hexdigest()  # recorded when registered
+    marker = tmp_path / "the-attackers-code-ran"
+    original = path.read_bytes()
+    before = (trained.out / "latest").resolve()
+    try:
+        path.write_bytes(pickle.dumps(_RunsCode(marker)))
+        pickle.loads(pickle.dumps(_RunsCode(tmp_path / "control")))
+        assert (tmp_path / "control").exists()  # the pickle does run code when loaded
+        with pytest.raises(ModelError, match="not the file that was registered"):
+            run_pipeline(trained, AS_OF)  # the next night
+        assert not marker.exists(), "the replaced model file was unpickled"
+        status = read_status(trained)
+        assert status["status"] == "failed" and status["stage"] == "score"
+        assert str(path) in status["message"] and "stratify train" in status["action"]
+        assert (trained.out / "latest").resolve() == before  # the last good lists stay published
+    finally:
+        path.write_bytes(original)
+    assert load_promoted(trained).model_version == promoted.model_version  # the registered file is read again
