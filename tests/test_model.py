@@ -467,3 +467,19 @@ def test_a_replaced_model_file_is_refused_before_it_is_unpickled_and_its_code_ne
     finally:
         path.write_bytes(original)
     assert load_promoted(trained).model_version == promoted.model_version  # the registered file is read again
+
+
+def test_people_recorded_as_wrong_person_are_not_trained_on():
+    from stratify.model.train import Snapshots, labelled
+
+    people = np.array(["a", "b", "c"], dtype=object)
+    s = Snapshots(dates=[AS_OF] * 3, person_ids=people, X=[np.eye(3, dtype=np.float32)] * 3,
+                  crisis=[np.array([False, False, False]), np.array([True, False, True]), np.zeros(3, bool)],
+                  teams=[np.array(["NT01"] * 3, dtype=object)] * 3,
+                  groups=[pd.DataFrame({"sex": ["F"] * 3, "age_band": ["x"] * 3, "ethnic_group": ["W"] * 3})] * 3,
+                  columns=["f1", "f2", "f3"])
+    X, held = labelled(s, 0, 1)
+    assert held.person_ids.tolist() == ["a", "b", "c"] and held.y.tolist() == [1, 0, 1]
+    s.excluded = np.array([False, False, True])  # c: the records under that pseudonym are not one person
+    X, held = labelled(s, 0, 1)
+    assert held.person_ids.tolist() == ["a", "b"] and held.y.tolist() == [1, 0] and len(X) == 2
