@@ -483,3 +483,15 @@ def test_people_recorded_as_wrong_person_are_not_trained_on():
     s.excluded = np.array([False, False, True])  # c: the records under that pseudonym are not one person
     X, held = labelled(s, 0, 1)
     assert held.person_ids.tolist() == ["a", "b"] and held.y.tolist() == [1, 0] and len(X) == 2
+
+
+def test_the_monthly_airflow_train_task_fails_without_retries_before_any_night(tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    import stratify.airflow.tasks as tasks
+
+    cfg = write_place(tmp_path)
+    context = {"params": {"config": str(cfg.path), "as_of": AS_OF.isoformat()}}
+    monkeypatch.setattr(tasks, "current_context", lambda: context)
+    with pytest.raises(AirflowFailException, match="stratify run"):  # retrying cannot help
+        tasks.train_model_task()
