@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
 from stratify.features.build import model_feature_columns
-from stratify.model.predict import predict_scores
+from stratify.model.predict import Prediction, predict
 from stratify.model.registry import ModelBundle, ModelError, load_promoted
 from stratify.model.train import train_model
 from stratify.run.audit import set_model_version
@@ -98,7 +98,8 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
     with connect(cfg) as con:
         rows = load_scoring_rows(con, bundle)
         with threadpool_limits(limits=cfg.duckdb.threads):
-            scores = score_frame(cfg, bundle, rows.frame, rows.X)
+            prediction = predict(bundle.model, rows.X, workers=cfg.duckdb.threads) if bundle is not None else None
+        scores = score_frame(cfg, rows.frame, prediction.scores if prediction is not None else None)
         con.begin()
         con.register("scores_in", scores)
         con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_in")
@@ -110,6 +111,7 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
         "scored": len(scores),
         "crisis": int((scores["tier"] == "crisis").sum()),
         "wobbling": int((scores["tier"] == "wobbling").sum()),
+        **scoring_path(prediction),
     }
     if training_s is not None:
         summary["training_s"] = training_s
@@ -126,22 +128,28 @@ def score_wobbling(cfg: PlaceConfig, ctx: RunContext) -> dict:
     return summary
 
 
-def score_frame(cfg: PlaceConfig, bundle: ModelBundle | None, df: pd.DataFrame,
-                X: np.ndarray | None = None) -> pd.DataFrame:
+def scoring_path(prediction: Prediction | None) -> dict:
+    """How tonight's scores were computed, for the stage summary: a fall-back from the fast path is counted."""
+    if prediction is None:
+        return {"scoring_path": None, "fast_path_fallbacks": 0}
+    summary = {"scoring_path": "by_cell" if prediction.by_cell else "row_by_row",
+               "fast_path_fallbacks": int(prediction.fallback is not None)}
+    if prediction.fallback is not None:
+        summary["fast_path_fallback"] = prediction.fallback
+    return summary
+
+
+def score_frame(cfg: PlaceConfig, df: pd.DataFrame, prob: np.ndarray | None) -> pd.DataFrame:
     """Tier, score and severity for each person; the rules' reasons of those in crisis.
 
-    Wobbling people are explained by the rank stage, for the people it lists
-    (`stratify.lists.stage.explain_shown`).
-
     `df` holds person_id, team, in_crisis, crisis_rules, crisis_reasons and
-    the severity's columns; `X` the model's features of the same rows
-    (taken from `df` when not given).
+    the severity's columns; `prob` the model's probability for the same
+    rows (None without a usable model: nobody is wobbling, people in crisis
+    still score 1). Wobbling people are explained by the rank stage, for the
+    people it lists (`stratify.lists.stage.explain_shown`).
     """
-    prob = np.zeros(len(df))  # no usable model: nobody is wobbling, crisis people still score 1
-    if bundle is not None and len(df):
-        if X is None:
-            X = df[list(bundle.feature_columns)].to_numpy(dtype=np.float32)
-        prob = predict_scores(bundle.model, X, workers=cfg.duckdb.threads)
+    if prob is None:
+        prob = np.zeros(len(df))
     crisis = df["in_crisis"].to_numpy(dtype=bool)
     tier = np.where(crisis, 0, np.where(prob >= cfg.model.min_wobbling_score, 1, 2)).astype(np.int8)
     # Columns stay Arrow strings (pandas' own); a round trip through Python str objects cost ~3 s at 3M people.

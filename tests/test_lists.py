@@ -282,6 +282,65 @@ def test_list_outcomes_sql_latest_status_per_team_point_in_time(tmp_path):
     assert len(out) == 3
 
 
+def test_list_outcomes_sql_wrong_person_and_moved_away_until_the_data_changes(tmp_path):
+    from stratify.lists.queries import load_outcomes
+    from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
+
+    cfg = write_place(tmp_path)
+    with connect(cfg) as con:
+        for n in range(1, 7):
+            add_person(con, n)  # register rows delivered 2026-01-01
+        # person 2's and 5's register rows change after their outcomes were delivered
+        for n in (2, 5):
+            con.execute("UPDATE raw_register SET superseded_on = DATE '2026-11-15' WHERE person_id = $1", [pid(n)])
+            add_person(con, n, delivered=date(2026, 11, 15), delivery_id=2)
+        con.execute("CREATE OR REPLACE TABLE neighbourhoods AS SELECT * FROM (VALUES ('E01000001', 'NT01')) t(lsoa21, team)")
+        run_sql_file(con, SQL_DIR / "persons.sql", {"as_of": AS_OF})
+        rows = [  # record_id, person, team, event_date, outcome, delivered_on
+            ("w1", 1, "NT01", "2026-11-01", "wrong_person", "2026-11-02"),   # in force
+            ("w2", 2, "NT01", "2026-11-01", "wrong_person", "2026-11-02"),   # a register row came after it
+            ("w3", 3, "NT01", "2026-11-01", "wrong_person", "2026-11-02"),
+            ("w3b", 3, "NT01", "2026-11-05", "contacted", "2026-11-06"),     # a later outcome: the data changed
+            ("w4", 4, "NT02", "2026-11-01", "wrong_person", "2026-11-02"),   # another team's: off every list
+            ("m5", 5, "NT01", "2026-11-01", "moved_away", "2026-11-02"),     # a register row came after it
+            ("m6", 6, "NT01", "2026-11-01", "moved_away", "2026-11-02"),     # in force for NT01
+        ]
+        for i, (rid, n, team, on, what, delivered) in enumerate(rows):
+            con.execute("INSERT INTO raw_outcomes VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
+                        [rid, pid(n), team, on, what, i + 10, delivered])
+    out = load_outcomes(cfg, AS_OF).set_index(["person_id", "team"])
+    withdrawn = out["withdrawn"].dropna().to_dict()
+    assert withdrawn == {(pid(1), "NT01"): "wrong_person", (pid(4), "NT01"): "wrong_person",
+                         (pid(4), "NT02"): "wrong_person", (pid(6), "NT01"): "moved_away"}
+    assert out.loc[(pid(3), "NT01"), "last_outcome"] == "contacted"  # shown as the last outcome
+    assert str(out.loc[(pid(1), "NT01"), "withdrawn_date"])[:10] == "2026-11-01"
+
+
+def test_wrong_person_and_moved_away_take_people_off_the_list_and_say_why_in_dropped():
+    c = cand([(1, "crisis", 1.0, 5, None), (2, "wobbling", 0.9, 0, None), (3, "wobbling", 0.8, 0, None),
+              (4, "wobbling", 0.7, 0, None)])
+    when = pd.Timestamp(AS_OF - timedelta(days=3))
+    out = pd.DataFrame([
+        {**outcome(1, "engaged", 3, last="wrong_person"), "withdrawn": "wrong_person", "withdrawn_date": when},
+        {**outcome(2, "declined", 3, last="moved_away"), "withdrawn": "moved_away", "withdrawn_date": when},
+        {**outcome(3, "contacted", 3), "status_outcome": None, "status_date": pd.NaT, "withdrawn": None,
+         "withdrawn_date": pd.NaT},
+    ])
+    previous = pd.DataFrame({"rank": ["1", "2", "3"], "person_id": [pid(1), pid(2), pid(3)],
+                             "household_id": ["", "", ""], "tier": ["crisis", "wobbling", "wobbling"],
+                             "score": ["1.0000", "0.9000", "0.8000"]})
+    status = pd.DataFrame([{"person_id": pid(n), "team": "NT01", "died": False, "tier": t, "score": s}
+                           for n, t, s in ((1, "crisis", 1.0), (2, "wobbling", 0.9), (3, "wobbling", 0.8))])
+    t = build_team_lists("NT01", 10, c, out, no_history(), previous, status, RULES, AS_OF)
+    assert list(t.listed["person_id"]) == [pid(3), pid(4)]
+    assert t.already_working.empty and t.snoozed.empty  # withdrawn outranks engaged / declined
+    assert t.listed.set_index("person_id").loc[pid(3), "last_outcome"] == "contacted"
+    d = t.dropped.set_index("person_id")
+    assert d.loc[pid(1), "reason"] == "wrong person" and "linkage problem" in d.loc[pid(1), "detail"]
+    assert d.loc[pid(2), "reason"] == "moved away" and "register row" in d.loc[pid(2), "detail"]
+    assert t.withdrawn == {"wrong_person": 1, "moved_away": 1}
+
+
 # --------------------------------------------------------------------------- Excel
 
 
@@ -467,8 +526,8 @@ def test_second_night_outcomes_and_death_take_people_off_with_reasons(two_nights
     assert dropped.loc[n["dies"], "reason"] == "died"
     gone = set(n["lists1"][n["team"]]["person_id"]) - listed
     assert set(dropped.index) == gone
-    assert set(dropped["reason"]) <= {"died", "left the register", "moved team", "outcome recorded", "score fell",
-                                      "below capacity"}
+    assert set(dropped["reason"]) <= {"died", "left the register", "moved team", "wrong person", "moved away",
+                                      "outcome recorded", "score fell", "below capacity"}
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """The wobbling model: temporal split, evaluation, promotion, reasons, and refusing unusable models."""
 
 from datetime import date
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -48,6 +49,7 @@ def test_first_run_trains_registers_and_promotes_a_model_with_a_card(trained):
     card = (trained.models / f"wobbling-{bundle.model_version}.html").read_text(encoding="utf-8")
     assert "Algorithmic Transparency Recording Standard" in card and "data:image/png;base64," in card
     assert "http://" not in card and "https://" not in card
+    assert "sha256" in card and "pickle" in card  # the card says how the model is saved and checked
 
 
 def test_wobbling_people_on_lists_carry_readable_reasons(trained):
@@ -58,9 +60,12 @@ def test_wobbling_people_on_lists_carry_readable_reasons(trained):
     assert not wobbling["reasons"].str.contains("_").any(), "reasons must be plain English, not column names"
 
 
-def test_retraining_on_the_same_data_is_not_worse_and_keeps_one_promoted(trained):
+def test_retraining_on_the_same_data_gives_the_same_model_and_keeps_it_promoted(trained):
+    promoted = load_promoted(trained)
     result = train_model(trained, AS_OF)
-    assert result["promoted"] in (True, False) and result["why"]
+    assert result["model_version"] == promoted.model_version  # same data, same code: the same model
+    assert result["promoted"] is True and result["why"] == "already registered"
+    assert load_promoted(trained).model_version == promoted.model_version
     import duckdb
 
     con = duckdb.connect(str(trained.warehouse), read_only=True)
@@ -68,6 +73,32 @@ def test_retraining_on_the_same_data_is_not_worse_and_keeps_one_promoted(trained
         assert con.execute("SELECT count(*) FROM models WHERE promoted").fetchall() == [(1,)]
     finally:
         con.close()
+
+
+def test_a_new_model_is_promoted_only_if_not_worse_at_capacity_than_the_current_one(tmp_path):
+    from types import SimpleNamespace
+
+    cfg = write_place(tmp_path)  # capacity 5 per team
+    teams = np.array(["NT01"] * 20)
+    y = np.r_[np.ones(5, dtype=np.int8), np.zeros(15, dtype=np.int8)]
+    groups = pd.DataFrame({"sex": ["F"] * 20, "age_band": ["25-44"] * 20, "ethnic_group": ["W"] * 20})
+    test = HeldOut(y, teams, groups, np.arange(20))
+    X = np.arange(20, dtype=np.float32).reshape(-1, 1)
+
+    def current(scores):  # a promoted model that gives these scores on the held-out rows
+        model = SimpleNamespace(predict_proba=lambda X_: np.c_[1 - scores, scores])
+        return SimpleNamespace(model=model, feature_columns=("f",), model_version="old")
+
+    fair = {"largest_gap": {"recall": 0.0, "false_positive_rate": 0.0}}
+    perfect, half = np.r_[np.ones(5), np.zeros(15)], np.r_[np.ones(3), np.zeros(2), np.ones(2), np.zeros(13)]
+    for new, old, promote in ((0.6, perfect, False), (0.6, half, True), (1.0, perfect, True)):
+        metrics = {"fairness": fair, "calibrated": {"precision_at_capacity": new}}
+        decision = promotion_decision(cfg, metrics, current(old), X, test, ["f"])
+        assert decision["promote"] is promote, (new, decision)
+        assert ("below the current model's" in decision["why"]) is (not promote)
+    other = promotion_decision(cfg, {"fairness": fair, "calibrated": {"precision_at_capacity": 0.0}},
+                               current(perfect), X, test, ["g"])
+    assert other["promote"] and "other features" in other["why"]
 
 
 def test_promotion_is_refused_when_a_fairness_gap_is_too_wide(trained):
@@ -78,15 +109,20 @@ def test_promotion_is_refused_when_a_fairness_gap_is_too_wide(trained):
 
 
 def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path):
+    import hashlib
+
     path = tmp_path / "m.joblib"
     with pytest.raises(ModelError, match="missing.*stratify train"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, "0" * 64)
     joblib.dump({"format": 1, "sklearn_version": "0.1"}, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ModelError, match="scikit-learn 0.1.*stratify train"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, digest)
+    with pytest.raises(ModelError, match="without a sha256 digest.*not loaded.*stratify train"):
+        read_bundle("v1", path, None)
     path.write_bytes(b"not a pickle")
     with pytest.raises(ModelError, match="cannot be read"):
-        read_bundle("v1", path)
+        read_bundle("v1", path, hashlib.sha256(b"not a pickle").hexdigest())
 
 
 def test_capacity_selection_and_fairness_on_a_known_case(tmp_path):
@@ -114,7 +150,7 @@ def test_without_a_promoted_model_only_the_crisis_tier_is_scored(tmp_path):
         "crisis_rules": ["smd_3plus", ""], "crisis_reasons": ["3 disadvantage domains", ""],
         "police_events_90d": [4, 9], "smd_domains_365d": [3, 1],
     })
-    out = score_frame(cfg, None, df)
+    out = score_frame(cfg, df, None)
     assert out["tier"].tolist() == ["crisis", ""]
     assert out["score"].tolist() == [1.0, 0.0]
     assert out["reasons"].tolist() == ["3 disadvantage domains", ""]
@@ -344,3 +380,111 @@ def test_train_before_any_night_stops_with_exit_2_and_says_to_run_first(tmp_path
         pass  # a warehouse with its audit tables, but nobody linked
     assert main(["train", "--config", str(cfg.path), "--as-of", AS_OF.isoformat()]) == 2
     assert "no linked people yet" in capsys.readouterr().err
+
+
+def test_a_fall_back_from_the_fast_scoring_path_is_counted_in_the_score_summary(trained, monkeypatch):
+    import json
+
+    import duckdb
+
+    import stratify.model.predict as predict
+    from stratify.run.context import RunContext
+    from stratify.score import score_wobbling
+
+    manifest = json.loads((trained.out / "latest" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["stages"]["model"]["scoring_path"] == "by_cell"
+    assert manifest["stages"]["model"]["fast_path_fallbacks"] == 0
+
+    def before(con):
+        return con.execute("SELECT person_id, tier, score FROM scores ORDER BY person_id").fetchall()
+
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        scored = before(con)
+    finally:
+        con.close()
+
+    def changed(boosting):
+        raise predict.FastPathUnavailable("scikit-learn 9.9: a fitted tree's nodes lack the fields num_threshold")
+
+    monkeypatch.setattr(predict, "fitted_tree_nodes", changed)
+    summary = score_wobbling(trained, RunContext("20261120T235959000000Z", trained.place, AS_OF))
+    assert summary["scoring_path"] == "row_by_row" and summary["fast_path_fallbacks"] == 1
+    assert "num_threshold" in summary["fast_path_fallback"]
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        assert before(con) == scored  # the same scores, the slow way
+    finally:
+        con.close()
+
+
+class _RunsCode:
+    """A pickle that creates a file when it is loaded: what a local user could put in place of a model."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_replaced_model_file_is_refused_before_it_is_unpickled_and_its_code_never_runs(trained, tmp_path):
+    import pickle
+
+    import duckdb
+
+    from stratify.run.status import read_status
+
+    promoted = load_promoted(trained)
+    con = duckdb.connect(str(trained.warehouse), read_only=True)
+    try:
+        path, digest = con.execute("SELECT path, sha256 FROM models WHERE promoted").fetchone()
+    finally:
+        con.close()
+    path = Path(path)
+    assert digest == __import__("hashlib").sha256(path.read_bytes()).hexdigest()  # recorded when registered
+    marker = tmp_path / "the-attackers-code-ran"
+    original = path.read_bytes()
+    before = (trained.out / "latest").resolve()
+    try:
+        path.write_bytes(pickle.dumps(_RunsCode(marker)))
+        pickle.loads(pickle.dumps(_RunsCode(tmp_path / "control")))
+        assert (tmp_path / "control").exists()  # the pickle does run code when loaded
+        with pytest.raises(ModelError, match="not the file that was registered"):
+            run_pipeline(trained, AS_OF)  # the next night
+        assert not marker.exists(), "the replaced model file was unpickled"
+        status = read_status(trained)
+        assert status["status"] == "failed" and status["stage"] == "score"
+        assert str(path) in status["message"] and "stratify train" in status["action"]
+        assert (trained.out / "latest").resolve() == before  # the last good lists stay published
+    finally:
+        path.write_bytes(original)
+    assert load_promoted(trained).model_version == promoted.model_version  # the registered file is read again
+
+
+def test_people_recorded_as_wrong_person_are_not_trained_on():
+    from stratify.model.train import Snapshots, labelled
+
+    people = np.array(["a", "b", "c"], dtype=object)
+    s = Snapshots(dates=[AS_OF] * 3, person_ids=people, X=[np.eye(3, dtype=np.float32)] * 3,
+                  crisis=[np.array([False, False, False]), np.array([True, False, True]), np.zeros(3, bool)],
+                  teams=[np.array(["NT01"] * 3, dtype=object)] * 3,
+                  groups=[pd.DataFrame({"sex": ["F"] * 3, "age_band": ["x"] * 3, "ethnic_group": ["W"] * 3})] * 3,
+                  columns=["f1", "f2", "f3"])
+    X, held = labelled(s, 0, 1)
+    assert held.person_ids.tolist() == ["a", "b", "c"] and held.y.tolist() == [1, 0, 1]
+    s.excluded = np.array([False, False, True])  # c: the records under that pseudonym are not one person
+    X, held = labelled(s, 0, 1)
+    assert held.person_ids.tolist() == ["a", "b"] and held.y.tolist() == [1, 0] and len(X) == 2
+
+
+def test_the_monthly_airflow_train_task_fails_without_retries_before_any_night(tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    import stratify.airflow.tasks as tasks
+
+    cfg = write_place(tmp_path)
+    context = {"params": {"config": str(cfg.path), "as_of": AS_OF.isoformat()}}
+    monkeypatch.setattr(tasks, "current_context", lambda: context)
+    with pytest.raises(AirflowFailException, match="stratify run"):  # retrying cannot help
+        tasks.train_model_task()

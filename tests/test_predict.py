@@ -62,9 +62,35 @@ def test_rows_whose_hashes_clash_are_told_apart(fitted, monkeypatch):
     assert np.array_equal(predict.predict_scores(model, X), model.predict_proba(X)[:, 1])
 
 
-def test_a_model_without_readable_trees_is_scored_row_by_row(fitted):
+def test_a_model_that_is_not_trees_is_scored_row_by_row_without_a_fallback(fitted):
     X = np.nan_to_num(_counts(np.random.default_rng(8), 500))
     model = fitted["logistic"]
     assert predict.split_thresholds(model) is None
     # Rows go to the model as float64, whatever they were read as.
-    assert np.array_equal(predict.predict_scores(model, X), model.predict_proba(X.astype(np.float64))[:, 1])
+    p = predict.predict(model, X)
+    assert np.array_equal(p.scores, model.predict_proba(X.astype(np.float64))[:, 1])
+    assert not p.by_cell and p.fallback is None  # row by row is a logistic model's only way, not a fall-back
+
+
+@pytest.mark.parametrize("name", ["boosting", "calibrated"])
+def test_the_one_reach_into_scikit_learns_private_trees_works_with_the_installed_version(fitted, name):
+    """Fails when scikit-learn changes `_predictors`, `_preprocessor` or its tree nodes: mend `fitted_tree_nodes`."""
+    boosting = fitted["boosting"]
+    trees = predict.fitted_tree_nodes(boosting)
+    assert len(trees) == boosting.n_iter_ * boosting.n_trees_per_iteration_
+    assert all(set(predict.NODE_FIELDS) <= set(t.dtype.names) for t in trees)
+    assert all((t["is_leaf"] == 0).any() for t in trees)  # every tree splits: thresholds were read
+    p = predict.predict(fitted[name], _counts(np.random.default_rng(2), 2000))
+    assert p.by_cell and p.fallback is None
+
+
+def test_trees_that_cannot_be_read_are_scored_row_by_row_and_the_fall_back_is_logged(fitted, caplog, monkeypatch):
+    X = _counts(np.random.default_rng(4), 3000)
+    model = fitted["calibrated"]
+    # As if scikit-learn renamed a field of its tree nodes: the model still predicts, its splits cannot be read.
+    monkeypatch.setattr(predict, "NODE_FIELDS", predict.NODE_FIELDS + ("bin_threshold_v2",))
+    with caplog.at_level("WARNING", logger="stratify.model.predict"):
+        p = predict.predict(model, X)
+    assert np.array_equal(p.scores, model.predict_proba(X)[:, 1])
+    assert not p.by_cell and "scikit-learn" in p.fallback and "bin_threshold_v2" in p.fallback
+    assert any("one by one instead of by decision cell" in r.getMessage() for r in caplog.records)

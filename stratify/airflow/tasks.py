@@ -222,13 +222,18 @@ def record_failed_run(cfg, ctx, first: str, not_ok: dict[str, str], airflow_run_
 
 def train_model_task() -> dict[str, Any]:
     """The monthly `train` task: `stratify.model.train.train_model` for the `config` place and `as_of`."""
-    from stratify.model.train import train_model
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from stratify.model.train import NoHistoryYet, train_model
 
     context = current_context()
     path = config_path(context["params"].get("config") or "")
     context[CONTEXT_CONFIG] = str(path)
     cfg = load_config_or_fail(path)
-    result = train_model(cfg, as_of_from_context(context, cfg.timezone))
+    try:
+        result = train_model(cfg, as_of_from_context(context, cfg.timezone))
+    except NoHistoryYet as exc:  # retrying cannot help: a night must load the deliveries first
+        raise AirflowFailException(str(exc)) from exc
     return json_safe({k: result[k] for k in ("model_version", "promoted", "why", "path", "model_card")})
 
 

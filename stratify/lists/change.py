@@ -37,7 +37,7 @@ def dropped_people(team: str, capacity: int, previous: pd.DataFrame | None, list
     `status`: person_id, team, died, tier, score for the previous list's
     people (absent = no longer on the register as listable). `sections`:
     this team's `outcome_sections`. Reasons: `died`, `left the register`,
-    `moved team`, `outcome recorded`, `score fell`, `below capacity`.
+    `moved team`, `wrong person`, `moved away`, `outcome recorded`, `score fell`, `below capacity`.
     """
     cols = ["person_id", "household_id", "previous_rank", "previous_tier", "previous_score", "reason", "detail"]
     if previous is None or previous.empty:
@@ -68,6 +68,13 @@ def _drop_reason(team: str, capacity: int, pid: str, prev_tier: str, prev_score:
     if pid in sec.index and sec.loc[pid, "section"] != "listed":
         when = pd.Timestamp(sec.loc[pid, "outcome_date"]).date().isoformat()
         outcome = str(sec.loc[pid, "outcome"]).replace("_", " ")
+        if sec.loc[pid, "outcome"] == "wrong_person":
+            return "wrong person", (f"wrong person recorded on {when}: the records under this pseudonym are not one "
+                                    "person (a linkage problem); off every list until the register or a later "
+                                    "outcome changes")
+        if sec.loc[pid, "outcome"] == "moved_away":
+            return "moved away", (f"moved away recorded on {when}; off this team's list until a register row shows "
+                                  "where they live now")
         if sec.loc[pid, "section"] == "already_working":
             return "outcome recorded", f"{outcome} on {when}: now under 'already working with'"
         return "outcome recorded", f"{outcome} on {when}: snoozed until {pd.Timestamp(sec.loc[pid, 'until']).date().isoformat()}"

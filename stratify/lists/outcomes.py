@@ -5,6 +5,14 @@ the latest of those four counts) recorded by the person's current team
 within `lists.already_working_days` moves the person to "already working
 with"; within `lists.snooze_days` it snoozes them unless their tier is now
 higher than when the team recorded it.
+
+Two outcomes take a person off the list altogether (section `withdrawn`,
+shown only as a drop-off): `wrong_person` (recorded by any team: the
+records joined under the pseudonym are not one person, a linkage problem)
+until a register row or a later outcome changes the data, and `moved_away`
+(recorded by this team) until a register row shows where they live now;
+list_outcomes.sql decides when each is in force. `contacted` changes
+nothing but is shown as the person's last outcome, as any outcome is.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from stratify.lists.rank import tier_level
 ALREADY_WORKING = ("engaged", "already_supported")
 SNOOZING = ("declined", "not_appropriate")
 STATUS_OUTCOMES = ALREADY_WORKING + SNOOZING
+WITHDRAWING = ("wrong_person", "moved_away")  # off the list while in force (list_outcomes.sql: `withdrawn`)
 
 
 def days_between(later: date, earlier: date) -> int:
@@ -52,10 +61,11 @@ def outcome_sections(candidates: pd.DataFrame, outcomes: pd.DataFrame, history: 
     """Per candidate: `listed`, `already_working` or `snoozed`, with the outcome and a note for the team.
 
     `candidates`: person_id, tier (this team's tiered people). `outcomes`:
-    person_id, status_outcome, status_date, last_outcome, last_date (this
-    team's; see list_outcomes.sql). `history`: person_id, as_of,
+    person_id, status_outcome, status_date, last_outcome, last_date and
+    (optionally) withdrawn, withdrawn_date (this team's; see list_outcomes.sql). `history`: person_id, as_of,
     published_at, tier (this team's previous published lists).
-    Returns person_id, section, outcome, outcome_date, until, note.
+    Returns person_id, section (`listed`, `already_working`, `snoozed` or
+    `withdrawn`), outcome, outcome_date, until, note.
     """
     out = pd.DataFrame({"person_id": candidates["person_id"].to_numpy(), "tier": candidates["tier"].to_numpy()})
     out = out.merge(outcomes, on="person_id", how="left")
@@ -78,9 +88,15 @@ def outcome_sections(candidates: pd.DataFrame, outcomes: pd.DataFrame, history: 
                            f"back on the list: risk rose from {was or 'not listed'} to {tier}")
             else:
                 section[i], until[i] = "snoozed", pd.Timestamp(when).date() + timedelta(days=rules.snooze_days)
+    outcome = out["status_outcome"].where(pd.Series(section) != "listed", out["last_outcome"])
+    outcome_date = out["status_date"].where(pd.Series(section) != "listed", out["last_date"])
+    off = out["withdrawn"].isin(WITHDRAWING).to_numpy(bool) if "withdrawn" in out.columns else np.zeros(0, bool)
+    if off.any():  # in force: it outranks every status outcome
+        for i in np.flatnonzero(off):
+            section[i], until[i], note[i] = "withdrawn", None, ""
+        outcome = outcome.astype(object).where(~off, out["withdrawn"].astype(object))
+        outcome_date = outcome_date.astype(object).where(~off, out["withdrawn_date"].astype(object))
     return pd.DataFrame({
-        "person_id": out["person_id"], "section": section,
-        "outcome": out["status_outcome"].where(pd.Series(section) != "listed", out["last_outcome"]),
-        "outcome_date": out["status_date"].where(pd.Series(section) != "listed", out["last_date"]),
+        "person_id": out["person_id"], "section": section, "outcome": outcome, "outcome_date": outcome_date,
         "until": until, "note": note,
     })

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 
 from stratify.config import PlaceConfig
-from stratify.warehouse.database import SQL_DIR, connect, read_sql
+from stratify.warehouse.database import SQL_DIR, connect, read_sql, run_sql_file
 from stratify.warehouse.people import query_for_people
 
 AGENCIES = ("health", "social_care", "housing", "police")
@@ -37,6 +37,8 @@ def read_candidates(con) -> pd.DataFrame:
 
 
 def read_outcomes(con, as_of: date) -> pd.DataFrame:
+    """list_outcomes.sql, after wrong_persons.sql (the people off every list) for the same date."""
+    run_sql_file(con, SQL_DIR / "wrong_persons.sql", {"as_of": as_of}, step="lists: wrong persons")
     return con.execute(read_sql(SQL_DIR / "list_outcomes.sql"), {"as_of": as_of}).df()
 
 

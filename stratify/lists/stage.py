@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
 from stratify.lists.history import previous_lists, read_history
-from stratify.lists.outcomes import SNOOZING
+from stratify.lists.outcomes import SNOOZING, WITHDRAWING
 from stratify.lists.queries import read_candidates, read_outcomes, read_status
 from stratify.lists.table import save_lists
 from stratify.lists.team import TeamLists, build_team_lists, list_totals
@@ -34,7 +34,9 @@ def rank_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     teams = assemble_lists(cfg, ctx, previous_lists(cfg))
     explained = explain_shown(cfg, ctx, teams)
     rows = save_lists(cfg, ctx, teams)
-    summary = {"teams": len(teams), "rows": rows, "explained": explained, **list_totals(teams)}
+    withdrawn = {code: sum(t.withdrawn.get(code, 0) for t in teams.values()) for code in WITHDRAWING}
+    summary = {"teams": len(teams), "rows": rows, "explained": explained, **list_totals(teams),
+               "withdrawn": withdrawn}
     write_stage_summary(cfg, ctx, "rank", summary)
     return summary
 

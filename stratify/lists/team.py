@@ -33,6 +33,7 @@ class TeamLists:
     dropped: pd.DataFrame  # on the previous list, not on this one: previous rank/tier/score, reason, detail
     previous_published: bool = False  # False on a team's first list: every row is `new`
     counts: dict[str, int] = field(default_factory=dict)
+    withdrawn: dict[str, int] = field(default_factory=dict)  # people off the list tonight by outcome (rank's summary)
 
 
 def build_team_lists(team: str, capacity: int, candidates: pd.DataFrame, outcomes: pd.DataFrame,
@@ -73,8 +74,10 @@ def build_team_lists(team: str, capacity: int, candidates: pd.DataFrame, outcome
         "over_capacity_crisis": int((listable["tier"] == "crisis").sum()) - int((listed["tier"] == "crisis").sum()),
         "over_capacity_wobbling": int((listable["tier"] == "wobbling").sum()) - int((listed["tier"] == "wobbling").sum()),
     }
+    off = sections.loc[sections["section"] == "withdrawn", "outcome"].value_counts()
     return TeamLists(team, capacity, listed, already, snoozed, dropped,
-                     previous_published=previous is not None, counts=counts)
+                     previous_published=previous is not None, counts=counts,
+                     withdrawn={str(k): int(v) for k, v in off.items()})
 
 
 def _iso(value) -> str:

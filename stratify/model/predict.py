@@ -11,21 +11,30 @@ a window is the common case), so only one row per distinct cell is
 predicted: about 40% of the rows at 330,000 people.
 
 That needs the split thresholds, which scikit-learn keeps in the fitted
-gradient-boosting model's `_predictors` (not public API): `split_cells`
-reads them only from the model shapes it knows (a `HistGradientBoostingClassifier`,
-alone or inside a calibrated `FrozenEstimator`, numeric splits only) and
-returns None for anything else, which is then predicted row by row as before.
-`tests/test_predict.py` checks the scores equal one plain `predict_proba` of
-every row, to the bit.
+gradient-boosting model's `_predictors` (not public API). `fitted_tree_nodes`
+is the one function that reaches into it; it checks what it reads against
+the model's public attributes and raises `FastPathUnavailable` when the
+library's internals are not what it knows. Only the model shapes known to
+be trees are read (a `HistGradientBoostingClassifier`, alone or inside a
+calibrated `FrozenEstimator`); any other model (the logistic baseline) is
+predicted row by row, which is its only way. A tree model whose trees cannot
+be read is predicted row by row too, and that fall-back is logged as a
+warning and reported (`Prediction.fallback`; the score stage counts it in
+its summary), never silent. `tests/test_predict.py` checks the hook on the
+installed scikit-learn and that the scores equal one plain `predict_proba`
+of every row, to the bit.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
@@ -38,35 +47,86 @@ from threadpoolctl import threadpool_limits
 PREDICT_ROWS = 16384
 # Rows compared at a time when checking that rows grouped by hash really share a cell (bounds the temporary).
 CHECK_ROWS = 1 << 18
+# The fields of a fitted tree's node array that the decision cells are read from.
+NODE_FIELDS = ("is_leaf", "is_categorical", "feature_idx", "num_threshold")
+
+log = logging.getLogger(__name__)
+
+
+class FastPathUnavailable(RuntimeError):
+    """A tree model's splits cannot be read (scikit-learn's internals changed, or an unsupported kind of split)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Scores of every row, and how they were computed."""
+
+    scores: np.ndarray
+    by_cell: bool  # one prediction per distinct decision cell (the fast path)
+    fallback: str | None = None  # why a tree model was predicted row by row instead; None if it was not
 
 
 def _boosting(model: Any) -> HistGradientBoostingClassifier | None:
-    """The gradient-boosting model whose trees decide `model`'s scores, if it is a shape known to be one."""
+    """The gradient-boosting model whose trees decide `model`'s scores, if it is a shape known to be one.
+
+    None for a model that is not trees. A calibrated model whose fitted
+    estimator cannot be found where this scikit-learn is known to keep it
+    raises `FastPathUnavailable` (it may well be trees).
+    """
     if isinstance(model, HistGradientBoostingClassifier):
         return model
     if isinstance(model, CalibratedClassifierCV) and len(getattr(model, "calibrated_classifiers_", ())) == 1:
-        inner = model.calibrated_classifiers_[0].estimator
+        inner = getattr(model.calibrated_classifiers_[0], "estimator", None)
+        if inner is None:
+            raise FastPathUnavailable(f"scikit-learn {sklearn.__version__} keeps a calibrated model's estimator "
+                                      "elsewhere (no `calibrated_classifiers_[0].estimator`)")
         inner = inner.estimator if isinstance(inner, FrozenEstimator) else inner
         return inner if isinstance(inner, HistGradientBoostingClassifier) else None
     return None
 
 
+def fitted_tree_nodes(boosting: HistGradientBoostingClassifier) -> list[np.ndarray]:
+    """Every fitted tree's node array: the one place stratify reads scikit-learn's private API.
+
+    Reads `_preprocessor` (None unless the model encodes categorical
+    features), `_predictors` (per boosting iteration, one `TreePredictor` per
+    class) and each predictor's `nodes` (a structured array with
+    `NODE_FIELDS`), and checks the trees found against the public
+    `n_iter_` and `n_trees_per_iteration_`. Raises `FastPathUnavailable`
+    saying what differs, with the scikit-learn version, if any of it changed.
+    """
+    where = f"scikit-learn {sklearn.__version__}"
+    try:
+        if boosting._preprocessor is not None:
+            raise FastPathUnavailable("the model encodes categorical features, whose splits are not thresholds")
+        trees = [tree.nodes for iteration in boosting._predictors for tree in iteration]
+    except (AttributeError, TypeError) as exc:
+        raise FastPathUnavailable(f"{where} keeps its fitted trees differently ({exc})") from exc
+    expected = boosting.n_iter_ * boosting.n_trees_per_iteration_
+    if len(trees) != expected:
+        raise FastPathUnavailable(f"{where}: {len(trees)} fitted trees found in `_predictors`, {expected} expected")
+    for nodes in trees:
+        missing = [f for f in NODE_FIELDS if f not in (getattr(getattr(nodes, "dtype", None), "names", None) or ())]
+        if missing:
+            raise FastPathUnavailable(f"{where}: a fitted tree's nodes lack the fields {', '.join(missing)}")
+    return trees
+
+
 def split_thresholds(model: Any) -> dict[int, np.ndarray] | None:
-    """Per feature column the trees split on, its sorted distinct thresholds; None if they cannot be read."""
+    """Per feature column the trees split on, its sorted distinct thresholds; None if `model` is not trees.
+
+    Raises `FastPathUnavailable` when it is a tree model whose splits cannot be read.
+    """
     boosting = _boosting(model)
-    if boosting is None or getattr(boosting, "_preprocessor", None) is not None:
+    if boosting is None:
         return None
     found: dict[int, set[float]] = {}
-    try:
-        for iteration in boosting._predictors:
-            for tree in iteration:
-                nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
-                if nodes["is_categorical"].any():
-                    return None
-                for feature, threshold in zip(nodes["feature_idx"].tolist(), nodes["num_threshold"].tolist()):
-                    found.setdefault(feature, set()).add(threshold)
-    except (AttributeError, KeyError, ValueError, TypeError):  # another scikit-learn's internals: do without
-        return None
+    for tree in fitted_tree_nodes(boosting):
+        nodes = tree[tree["is_leaf"] == 0]
+        if nodes["is_categorical"].any():
+            raise FastPathUnavailable("the trees split on categories, not thresholds")
+        for feature, threshold in zip(nodes["feature_idx"].tolist(), nodes["num_threshold"].tolist()):
+            found.setdefault(feature, set()).add(threshold)
     return {f: np.array(sorted(t), dtype=np.float64) for f, t in sorted(found.items())}
 
 
@@ -140,10 +200,23 @@ def predict_rows(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
         return np.concatenate(list(pool.map(block, range(0, len(X), PREDICT_ROWS))))
 
 
-def predict_scores(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
-    """`predict_rows` of one row per distinct decision cell, handed to every row of that cell (see the module)."""
-    thresholds = split_thresholds(model) if len(X) else None
-    if not thresholds:
-        return predict_rows(model, X, workers)
+def predict(model: Any, X: np.ndarray, workers: int = 1) -> Prediction:
+    """`predict_rows` of one row per distinct decision cell, handed to every row of that cell (see the module).
+
+    A tree model whose splits cannot be read is predicted row by row; the
+    reason is logged as a warning and returned as `fallback`.
+    """
+    try:
+        thresholds = split_thresholds(model) if len(X) else None
+    except FastPathUnavailable as exc:
+        log.warning("scoring %d rows one by one instead of by decision cell (slower, same scores): %s", len(X), exc)
+        return Prediction(predict_rows(model, X, workers), by_cell=False, fallback=str(exc))
+    if not thresholds:  # nothing to score, not trees (row by row is their only way), or trees that never split
+        return Prediction(predict_rows(model, X, workers), by_cell=False)
     first, group = distinct_cells(split_cells(thresholds, X, workers))
-    return predict_rows(model, X[first], workers)[group]
+    return Prediction(predict_rows(model, X[first], workers)[group], by_cell=True)
+
+
+def predict_scores(model: Any, X: np.ndarray, workers: int = 1) -> np.ndarray:
+    """The scores of `predict` (a fall-back from the fast path is logged there)."""
+    return predict(model, X, workers).scores

@@ -5,11 +5,18 @@ format `MODEL_FORMAT`) written by this scikit-learn; reading it back gives a
 `ModelBundle` or a `ModelError` that says what to do (restore the file,
 train again). Only one model is promoted at a time: the one the nightly run
 scores with.
+
+A joblib file is a pickle, and unpickling runs code. So the sha256 of each
+file is recorded in `models` when it is registered, and a file is read only
+if its bytes have that digest: they are read once, checked, and only then
+unpickled (from the bytes checked, not from the file again). A model
+registered without a digest is refused too: train again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -75,36 +82,62 @@ def model_version(bundle: ModelBundle) -> str:
 
 
 def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
-    """Save a trained bundle and its model card, record it, and promote it if `decision` says so."""
+    """Save a trained bundle and its model card, record it with its file's sha256, promote it if `decision` says so.
+
+    The same data and code give the same version: a version already
+    registered keeps its record and promotion; its file is written again
+    only if it is missing or no longer has the recorded digest (it was just
+    trained from the warehouse, so it is the model that version names).
+    """
     version = model_version(bundle)
     bundle = replace(bundle, model_version=version, promotion=decision)
-    make_private_dir(cfg.models)
     path = cfg.models / f"wobbling-{version}.joblib"
-    tmp = path.with_suffix(".tmp")
-    with private_umask():  # joblib and the card create their files themselves: 0o640 whatever the umask
-        joblib.dump(bundle.to_dict(), tmp)
-        restrict(tmp)
-        tmp.replace(path)
-        record_versions(path, running_versions())  # beside the bundle: checked before a night, without unpickling
+    with connect(cfg) as con:
+        existing = fetch_one(con, "SELECT promoted, sha256 FROM models WHERE model_version = $1", [version])
+    if existing is not None:  # the same data gave the same model: nothing new to register
+        promoted, recorded = existing
+        if recorded is None or not path.is_file() or file_sha256(path) != recorded:
+            digest = _save(cfg, bundle, path)
+            with connect(cfg) as con:
+                con.execute("UPDATE models SET sha256 = $1, path = $2 WHERE model_version = $3",
+                            [digest, str(path), version])
+        return {"model_version": version, "promoted": promoted, "why": "already registered", "path": str(path),
+                "model_card": str(path.with_suffix(".html")), "metrics": bundle.metrics}
+    digest = _save(cfg, bundle, path)
+    with private_umask():
         card = write_model_card(cfg, bundle, path.with_suffix(".html"))
         restrict(card)
-    result = {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
-              "path": str(path), "model_card": str(card), "metrics": bundle.metrics}
     with connect(cfg) as con:
-        existing = fetch_one(con, "SELECT promoted FROM models WHERE model_version = $1", [version])
-        if existing is not None:  # the same data gave the same model: nothing new to register
-            return {**result, "promoted": existing[0], "why": "already registered"}
         con.begin()
         if decision["promote"]:
             con.execute("UPDATE models SET promoted = false WHERE promoted")
         con.execute(
-            "INSERT INTO models VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO models (model_version, trained_at, as_of, data_from, data_to, horizon_months, algorithm, "
+            "path, metrics_json, promoted, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             [version, now_utc(), date.fromisoformat(bundle.as_of), date.fromisoformat(bundle.data_from),
              date.fromisoformat(bundle.data_to), bundle.horizon_months, bundle.algorithm, str(path),
-             json.dumps(bundle.metrics, sort_keys=True), decision["promote"]],
+             json.dumps(bundle.metrics, sort_keys=True), decision["promote"], digest],
         )
         con.commit()
-    return result
+    return {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
+            "path": str(path), "model_card": str(card), "metrics": bundle.metrics}
+
+
+def _save(cfg: PlaceConfig, bundle: ModelBundle, path: Path) -> str:
+    """Write the bundle to `path` atomically; the sha256 of the bytes written."""
+    make_private_dir(cfg.models)
+    tmp = path.with_suffix(".tmp")
+    with private_umask():  # joblib creates the file itself: 0o640 whatever the umask
+        joblib.dump(bundle.to_dict(), tmp)
+        restrict(tmp)
+    digest = file_sha256(tmp)
+    tmp.replace(path)
+    record_versions(path, running_versions())  # beside the bundle: checked before a night, without unpickling
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_promoted(cfg: PlaceConfig, strict: bool = True) -> ModelBundle | None:
@@ -114,24 +147,39 @@ def load_promoted(cfg: PlaceConfig, strict: bool = True) -> ModelBundle | None:
     a replacement must not fail because the old one cannot be read).
     """
     with connect(cfg) as con:
-        row = fetch_one(con, "SELECT model_version, path FROM models WHERE promoted")
+        row = fetch_one(con, "SELECT model_version, path, sha256 FROM models WHERE promoted")
     if row is None:
         return None
-    version, path = row
+    version, path, digest = row
     try:
-        return read_bundle(version, Path(path))
+        return read_bundle(version, Path(path), digest)
     except ModelError:
         if strict:
             raise
         return None
 
 
-def read_bundle(version: str, path: Path) -> ModelBundle:
-    """Load a saved model, refusing one this installation cannot use."""
+def read_bundle(version: str, path: Path, sha256: str | None) -> ModelBundle:
+    """Load a saved model whose bytes have the digest `sha256` recorded for it, refusing any other file.
+
+    The digest is checked before anything is unpickled; then the saved dict
+    must be this installation's model format and scikit-learn version.
+    """
     if not path.exists():
         raise ModelError(f"the promoted model {version} is missing at {path}; restore it or run `stratify train`")
+    if sha256 is None:
+        raise ModelError(f"the model {version} at {path} was registered without a sha256 digest, so it cannot be "
+                         "checked before it is loaded (loading a model file runs code); it was not loaded: "
+                         "run `stratify train` to register a model with its digest")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ModelError(f"the model file {path} (model {version}) is not the file that was registered: its "
+                         f"sha256 is {actual[:16]}..., {sha256[:16]}... was recorded. It was not loaded (loading a "
+                         "model file runs code). Find out who changed it (who can write to "
+                         f"{path.parent}?), then restore the registered file or run `stratify train`")
     try:
-        saved = joblib.load(path)
+        saved = joblib.load(io.BytesIO(data))
     except Exception as exc:  # unpickling errors come in many types
         raise ModelError(f"the promoted model {version} at {path} cannot be read ({exc}); run `stratify train`") from exc
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT or saved.get("sklearn_version") != sklearn.__version__:
@@ -153,6 +201,6 @@ def read_bundle(version: str, path: Path) -> ModelBundle:
 def run_model(cfg: PlaceConfig, run_id: str) -> ModelBundle | None:
     """The model a run scored with (`runs.model_version`, set by the score stage), None if it used none."""
     with connect(cfg) as con:
-        row = fetch_one(con, "SELECT m.model_version, m.path FROM runs r JOIN models m USING (model_version) "
+        row = fetch_one(con, "SELECT m.model_version, m.path, m.sha256 FROM runs r JOIN models m USING (model_version) "
                              "WHERE r.run_id = $1", [run_id])
-    return None if row is None else read_bundle(row[0], Path(row[1]))
+    return None if row is None else read_bundle(row[0], Path(row[1]), row[2])

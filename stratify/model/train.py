@@ -77,6 +77,9 @@ class Snapshots:
     teams: list[np.ndarray]  # per date: the team, as of the latest register
     groups: list[pd.DataFrame]  # per date: sex, age band, ethnic group (for fairness)
     columns: list[str]
+    # People a team recorded as `wrong_person` (in force at training time): their records are not one
+    # person's, so no row of theirs is fitted, calibrated or tested on (they still count as housemates).
+    excluded: np.ndarray | None = None
 
 
 def months_before(d: date, months: int) -> date:
@@ -108,6 +111,8 @@ def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
     with connect(cfg) as con:
         run_sql_file(con, SQL_DIR / "model_train_persons.sql",
                      {"seed": str(cfg.model.seed), "n": cfg.model.max_training_people}, step="model: training sample")
+        run_sql_file(con, SQL_DIR / "wrong_persons.sql", {"as_of": as_of}, step="model: wrong persons")
+        wrong = {p for (p,) in con.execute("SELECT person_id FROM wrong_persons").fetchall()}
         build_feature_snapshots(con, cfg, dates, known_at=as_of, target="feat_train", persons="train_persons")
         s.columns = model_feature_columns(con, "feat_train")
         drop_intermediates(con)
@@ -118,6 +123,8 @@ def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
             if s.X and not np.array_equal(person_ids, s.person_ids):
                 raise ModelError("training snapshots do not hold the same people on every date; run `stratify train` again")
             s.person_ids = person_ids
+            if s.excluded is None:  # the same people on every date
+                s.excluded = np.fromiter((p in wrong for p in person_ids), dtype=bool, count=len(person_ids))
             s.X.append(np.column_stack([np.ma.filled(cols[c].astype(np.float32), np.nan) for c in s.columns])
                        if s.columns else np.empty((len(person_ids), 0), dtype=np.float32))
             s.crisis.append(crisis_flags(pd.DataFrame({c: cols[c] for c in rule_columns}), cfg.rules))
@@ -131,7 +138,7 @@ def labelled(s: Snapshots, i: int, horizon: int) -> tuple[np.ndarray, HeldOut]:
     future = np.zeros_like(s.crisis[i])
     for k in range(i + 1, i + horizon + 1):
         future |= s.crisis[k]
-    keep = ~s.crisis[i]
+    keep = ~s.crisis[i] if s.excluded is None else ~s.crisis[i] & ~s.excluded
     held = HeldOut(
         y=future[keep].astype(np.int8), teams=s.teams[i][keep],
         groups=s.groups[i][keep].reset_index(drop=True), person_ids=s.person_ids[keep],

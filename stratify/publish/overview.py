@@ -25,7 +25,7 @@ from stratify.files.permissions import write_private_text
 from stratify.lists.team import TeamLists
 from stratify.publish.about_list import ListFacts, list_facts, sentences
 from stratify.publish.team_page import freshness_rows, render
-from stratify.measures.shown import measures_context
+from stratify.publish.measures_section import measures_context
 from stratify.publish.suppression import suppress
 from stratify.publish.validation_page import SourceFreshness
 from stratify.warehouse.database import SQL_DIR, connect, read_sql

@@ -325,7 +325,7 @@ def promote_model(cfg: PlaceConfig, path: Path) -> None:
     """Register `path` as the promoted wobbling model, as `stratify train` would."""
     con = duckdb.connect(str(cfg.warehouse))
     try:
-        con.execute("INSERT INTO models VALUES ($1, $2, $3, $4, $5, 6, 'hgb', $6, '{}', true)",
+        con.execute("INSERT INTO models VALUES ($1, $2, $3, $4, $5, 6, 'hgb', $6, '{}', true, NULL)",
                     ["20261120-hgb-faulty00", datetime.now(timezone.utc), NIGHT1, NIGHT1 - timedelta(days=365),
                      NIGHT1, str(path)])
     finally:
