@@ -309,7 +309,7 @@ def test_reasons_skip_only_features_already_at_the_median(trained):
     rows = _feature_rows(trained)
     prob = bundle.model.predict_proba(rows[list(bundle.feature_columns)].to_numpy(dtype=np.float32))[:, 1]
     rows = rows.iloc[np.argsort(-prob, kind="stable")[:60]].reset_index(drop=True)  # the riskiest: most signals
-    X = rows[bundle.feature_columns].to_numpy(dtype=np.float32)
+    X = rows[list(bundle.feature_columns)].to_numpy(dtype=np.float32)
     assert np.allclose(contributions(bundle, X), _contributions_by_occluding_every_feature(bundle, rows), atol=1e-9)
     assert any(r != NO_REASON for r in explain(bundle, rows))
 
