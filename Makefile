@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # Regenerate constraints.txt from the working venv (after a deliberate upgrade and a green `make test`).
 constraints: venv
-	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^stratify=='; } >constraints.txt.new
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip list --format=freeze --exclude-editable | grep -v -i -E '^(stratify|pip|setuptools)=='; } >constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 demo: venv
