@@ -18,6 +18,7 @@ import pandas as pd
 from stratify.config import PlaceConfig
 from stratify.files.permissions import write_private_text
 from stratify.measures import IMPACT_FILE
+from stratify.measures.drift import model_drift
 from stratify.measures.impact import ImpactSettings, estimate
 from stratify.measures.inputs import MEASURES_SQL, impact_world, selection_people
 from stratify.measures.selection import flagged_groups, selection_rates
@@ -82,6 +83,7 @@ def measure_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         listed = con.execute(read_sql(MEASURES_SQL / "listed_tonight.sql")).df()["person_id"]
         world, _ = impact_world(con, ctx.as_of, _history_months(con, ctx.as_of))
         precision = past_list_precision(con, ctx.as_of, cfg.model.horizon_months, cfg.suppression.min_count)
+        drift = model_drift(con)
     entries = selection_rates(people, listed, cfg.suppression.min_count)
     impact = estimate(world, ImpactSettings(min_people=cfg.suppression.min_count))
     impact["as_of"] = ctx.as_of.isoformat()
@@ -97,6 +99,7 @@ def measure_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
         "precision_shortfalls": short,
         "retrain_flagged": bool(short),
         "impact": impact["place"],
+        "drift": drift,
         "warnings": [f"selection rate outside four-fifths: {line}" for line in flagged]
                     + [f"past lists fell short: {line}" for line in short],
     }

@@ -268,6 +268,9 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
     if y_all.sum() < 10 or cal.y.sum() < 2:
         raise ModelError(f"too few people entered crisis in the training history ({int(y_all.sum())}) to train a model")
     reference = np.median(X_all, axis=0).astype(np.float32)  # a typical person, from every fitting row
+    # the range each feature took in the fitting rows: a night's people outside it are drift (the measure stage)
+    feature_ranges = {"columns": list(s.columns), "low": X_all.min(axis=0).astype(float).tolist(),
+                      "high": X_all.max(axis=0).astype(float).tolist()}
     X_fit, y_fit, w_fit = sample_negatives(X_all, y_all, cfg.model.fit_negative_share, cfg.model.seed)
     del X_all
     fitted, on_calib, on_test, test_scores = {}, {}, {}, {}
@@ -293,6 +296,7 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         "score_bands": score_bands(test.y, score),  # what a score meant on the test snapshot (team pages)
         "reliability": {"calibrated": reliability(test, score),
                         **{n: reliability(test, test_scores[n]) for n in fitted}},
+        "feature_ranges": feature_ranges,
         "fit_rows": int(len(y_all)), "fit_positives": int(y_all.sum()),
         "fit_rows_sampled": int(len(y_fit)),
         "fit_snapshots": [s.dates[split.fit.start].isoformat(), s.dates[split.fit.stop - 1].isoformat()],

@@ -66,6 +66,22 @@ def past_list_rows(rows: list[dict]) -> list[dict[str, Any]]:
              and r["realised_precision"] < r["promised_precision"] - 0.10} for r in rows]
 
 
+def drift_lines(drift: dict | None) -> dict[str, Any] | None:
+    """The promoted model against tonight's people: share outside its training range, its figures then."""
+    if not drift:
+        return None
+    return {
+        "model": drift["model_version"], "period": drift.get("labelled_period") or "not recorded",
+        "brier": "not recorded" if drift.get("brier") is None else f"{drift['brier']:.3f}",
+        "precision": _pct(drift.get("precision_at_capacity"), 0) if drift.get("precision_at_capacity") is not None
+        else "not recorded",
+        "outside": "not measured" if drift.get("share_outside_training_range") is None
+        else _pct(drift["share_outside_training_range"], 1),
+        "features": [f"{f['feature']} ({_pct(f['share'], 1)})" for f in drift.get("features_most_outside", [])],
+        "note": drift.get("note"),
+    }
+
+
 def measures_context(summary: dict | None, sup: SuppressionConfig) -> dict[str, Any] | None:
     """Everything the overview and the IG page show of the measure stage, or None if it did not run."""
     if not summary:
@@ -76,4 +92,5 @@ def measures_context(summary: dict | None, sup: SuppressionConfig) -> dict[str, 
         "impact": impact_lines(summary.get("impact"), sup),
         "past_lists": past_list_rows(summary.get("past_lists", [])),
         "retrain_flagged": summary.get("retrain_flagged", False),
+        "drift": drift_lines(summary.get("drift")),
     }

@@ -34,6 +34,8 @@ from stratify.config import PlaceConfig
 from stratify.contract import load_contract
 from stratify.files.permissions import write_private_text
 from stratify.publish.governance import access_summary, model_summary, register_exclusions
+from stratify.publish.measures_section import measures_context
+from stratify.run.summaries import read_stage_summaries
 from stratify.publish.suppression import Count, SuppressedCounts
 from stratify.resources import TEMPLATES_DIR
 from stratify.run.context import RunContext
@@ -237,6 +239,8 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
         "min_count": sup.min_count, "round_to": sup.round_to,
         "stale_after_days": cfg.validation.stale_after_days,
         "register": register_exclusions(cfg, ctx), "access": access_summary(cfg), "model": model_summary(cfg),
+        # who tonight's lists select, past lists' precision and drift (the measure stage; None on a held run)
+        "measures": measures_context(read_stage_summaries(cfg, ctx).get("measure"), sup),
     }
 
 
