@@ -34,9 +34,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stratify.run.pipeline import run_pipeline
-
     from stratify.run.lock import RunLocked
+    from stratify.run.pipeline import run_pipeline
     from stratify.run.status import explain_failure
 
     cfg = load_config(args.config)

@@ -526,7 +526,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         if KEY_LIKE_RE.search(str(k)):
             found.add(f"{k}: keys and secrets must never be in the configuration file; for the warehouse "
                       "key use encryption.key_env (an environment variable's name) or encryption.airflow_variable")
-    plain = sorted((str(k) for k in unknown if not KEY_LIKE_RE.search(str(k))))
+    plain = sorted(str(k) for k in unknown if not KEY_LIKE_RE.search(str(k)))
     if plain:
         found.add(f"{', '.join(plain)}: unknown key(s); known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     place = raw.get("place")

@@ -18,9 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import stratify.ingest.discover
-
 from stratify.config import load_config
-from stratify.run.context import RunContext, staging_dir
 from stratify.contract import load_contract
 from stratify.ingest.discover import (
     DeliveryReadError,
@@ -30,6 +28,7 @@ from stratify.ingest.discover import (
     read_delivery,
     typed_table,
 )
+from stratify.run.context import RunContext, staging_dir
 from stratify.warehouse.database import connect
 
 AS_OF = date(2026, 11, 21)

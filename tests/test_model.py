@@ -9,8 +9,16 @@ import pytest
 
 from helpers import write_place
 from stratify.model.evaluation import HeldOut, capacity_metrics, fairness, selected_at_capacity
-from stratify.model.train import (ModelError, Split, load_promoted, promotion_decision, read_bundle, shown_wobbling,
-                            snapshot_dates, train_model)
+from stratify.model.train import (
+    ModelError,
+    Split,
+    load_promoted,
+    promotion_decision,
+    read_bundle,
+    shown_wobbling,
+    snapshot_dates,
+    train_model,
+)
 from stratify.run.pipeline import run_pipeline
 from stratify.synth.generate import synthesize
 

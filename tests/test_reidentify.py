@@ -9,8 +9,8 @@ import stat
 import pytest
 
 from helpers import pid, write_place
-from stratify.cli import main
 from stratify.access.reidentify import AccessRefused, export_list, reidentify
+from stratify.cli import main
 from stratify.warehouse.database import connect
 
 REASON = "NT01 case conference on 24 November"

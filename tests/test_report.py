@@ -16,22 +16,26 @@ import subprocess
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from markupsafe import escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from helpers import no_settle_pause
 from stratify.config import SuppressionConfig
-from stratify.run.context import RunContext, staging_dir
-from stratify.validate.data_docs import MARKER, external_references, make_offline
 from stratify.ingest.discover import archive_file, discover_deliveries
 from stratify.publish.stage import PublishHeld, publish_lists
 from stratify.publish.validation_page import source_freshness, suppress, suppress_text
+from stratify.run.context import RunContext, staging_dir
+from stratify.validate.data_docs import MARKER, external_references, make_offline
 from stratify.validate.stage import validate_deliveries
 from stratify.warehouse.database import connect
 from test_ingest import DDATE, health_rows, make_place, new_run, pid, register_rows, write_csv
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 EVIL = "<img src=x onerror=alert(1)>.csv"
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -394,7 +398,7 @@ def test_a_synthetic_night_with_a_broken_delivery(tmp_path):
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
-def offline_screenshot(page: Path, tmp: Path) -> "PIL.Image.Image":
+def offline_screenshot(page: Path, tmp: Path) -> PIL.Image.Image:
     """A headless Chromium screenshot of `page` with every host name unresolvable (as on an offline machine)."""
     from PIL import Image
 

@@ -13,8 +13,8 @@ import pytest
 from helpers import pid, write_place
 from stratify.config import ListsConfig
 from stratify.lists.rank import build_team_lists
-from stratify.publish.validation_page import SourceFreshness
 from stratify.publish.team_page import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_overview, write_team_folder
+from stratify.publish.validation_page import SourceFreshness
 
 AS_OF = date(2026, 11, 20)
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stratify.run.context import staging_dir
 from stratify.ingest.discover import discover_deliveries
+from stratify.run.context import staging_dir
 from stratify.validate.stage import build_suites, check_suites, validate_deliveries, write_suites
 from stratify.warehouse.database import connect
 from test_ingest import DDATE, deliveries, health_rows, make_place, new_run, pid, register_rows, write_csv

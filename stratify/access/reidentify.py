@@ -28,8 +28,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from stratify.run.audit import log_access
 from stratify.config import TEAM_RE, PlaceConfig
+from stratify.run.audit import log_access
 from stratify.run.context import latest_link
 
 OUTPUT_MODE = 0o600

@@ -18,8 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
 from stratify.contract import load_contract
+from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.database import FEATURES_DIR, WarehouseError, connect, fetch_one, render_identifier, run_sql, run_sql_file
 

@@ -20,17 +20,17 @@ import os
 import re
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from stratify.files.durable import sha256_file
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
 from stratify.contract import Source, load_contract
+from stratify.files.durable import sha256_file
 from stratify.files.permissions import FILE_MODE, make_private_dir, write_private_text
+from stratify.run.context import RunContext
 from stratify.warehouse.database import connect
 
 UNRECOGNISED = "_unrecognised"
@@ -87,7 +87,7 @@ def quarantine_file(cfg: PlaceConfig, path: Path, source_name: str | None, reaso
     write_private_text(
         target.with_name(target.name + ".reason.txt"),
         f"{path.name}\n{reason.rstrip()}\n"
-        f"quarantined {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}; correct the file and deliver it again "
+        f"quarantined {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}; correct the file and deliver it again "
         "under a new name (a later date or sequence number).\n",
     )
     return target
@@ -191,7 +191,7 @@ def discover_deliveries(cfg: PlaceConfig, ctx: RunContext, settle_seconds: float
             if _changed_since(path, st):  # the sender wrote more while it was read: not half a delivery
                 summary["in_flight"] += 1
                 continue
-            received_at = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+            received_at = datetime.fromtimestamp(st.st_mtime, UTC)
             rel = path.relative_to(cfg.landing)
             parsed = contract.parse_file_name(path.name)
             source = parsed.source if parsed else None

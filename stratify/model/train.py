@@ -35,19 +35,18 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from stratify.run.audit import now_utc, set_model_version
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
-from stratify.features.sentences import describe
-from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
-                                 selected_at_capacity)
-from stratify.model.card import write_model_card
-from stratify.model.predict import predict_scores
-from stratify.lists.rank import load_outcomes, query_for_people
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
-from stratify.rules import crisis_flags, required_columns
-from stratify.run.summaries import write_stage_summary
+from stratify.features.sentences import describe
+from stratify.lists.rank import load_outcomes, query_for_people
+from stratify.model.card import write_model_card
 from stratify.model.compat import record_versions, running_versions
+from stratify.model.evaluation import GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability, selected_at_capacity
+from stratify.model.predict import predict_scores
+from stratify.rules import crisis_flags, required_columns
+from stratify.run.audit import now_utc, set_model_version
+from stratify.run.context import RunContext
+from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 MODEL_FORMAT = 1
@@ -217,7 +216,7 @@ class Split:
     test: int
 
     @classmethod
-    def for_history(cls, n_snapshots: int, horizon: int) -> "Split":
+    def for_history(cls, n_snapshots: int, horizon: int) -> Split:
         test = n_snapshots - 1 - horizon
         calib = test - horizon
         if calib < 1:

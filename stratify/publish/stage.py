@@ -12,21 +12,21 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from stratify import __version__
-from stratify.run.audit import record_publications
-from stratify.files.durable import fsync_dir, sha256_file
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
-from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
+from stratify.files.durable import fsync_dir, sha256_file
 from stratify.files.permissions import private_umask, restrict, restrict_tree
-from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
+from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, assemble_lists, change_against, load_trends, save_history  # noqa: F401
 from stratify.publish.team_page import TREND_RUNS, shown_timelines, write_overview, write_team_folder
+from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
+from stratify.run.audit import record_publications
+from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.database import connect, fetch_one
 
@@ -253,7 +253,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
             """,
             [ctx.run_id],
         ).df()
-        model = fetch_one(con, 
+        model = fetch_one(con,
             "SELECT r.model_version, m.algorithm, m.metrics_json FROM runs r LEFT JOIN models m USING (model_version) "
             "WHERE r.run_id = $1", [ctx.run_id]
         )
@@ -267,7 +267,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
         "run_id": ctx.run_id,
         "place": cfg.place,
         "as_of": ctx.as_of.isoformat(),
-        "published_at": datetime.now(timezone.utc).isoformat(),
+        "published_at": datetime.now(UTC).isoformat(),
         "stratify_version": __version__,
         "contract_version": load_contract().version,
         "config": {"path": str(cfg.path), "sha256": sha256_file(cfg.path)},

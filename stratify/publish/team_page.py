@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,8 +32,8 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
-from stratify.lists.rank import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines, person_runs
 from stratify.files.permissions import make_private_dir, write_private_text
+from stratify.lists.rank import AGENCIES, TIMELINE_DAYS, TeamLists, frame_records, load_timelines, person_runs
 from stratify.publish.validation_page import SourceFreshness, suppress
 from stratify.resources import TEMPLATES_DIR
 
@@ -203,7 +203,7 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
         h["already_working"] = aw_by_household.get(h["household_id"], []) if h["household_id"] else []
     return {
         "place": cfg.place, "team": t.team, "run_id": run_id, "as_of": as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "capacity": t.capacity, "counts": t.counts, "first_list": not t.previous_published,
         "households": households,
         "already_working": _people(t.already_working, timelines, as_of),
@@ -292,7 +292,7 @@ def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str
     series = trend_series(trends, run_id, as_of, teams)
     return {
         "place": cfg.place, "run_id": run_id, "as_of": as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to, "notices": list(notices),
         "trend": trend_chart(series, sup), "trend_table": trend_table(series, list(teams), sup),
         "freshness": [{"source": f.source, "last": f.last_accepted.isoformat() if f.last_accepted else "never",

@@ -20,17 +20,17 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from stratify.config import PlaceConfig, SuppressionConfig
-from stratify.run.context import RunContext
 from stratify.contract import load_contract
 from stratify.files.permissions import write_private_text
-from stratify.warehouse.database import SQL_DIR, connect, read_sql
 from stratify.resources import TEMPLATES_DIR
+from stratify.run.context import RunContext
+from stratify.warehouse.database import SQL_DIR, connect, read_sql
 
 TEMPLATES = TEMPLATES_DIR
 SUMMARY_NAME = "validation.html"
@@ -226,7 +226,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
     docs_index = folder / "validation" / "data_docs" / "index.html"
     return {
         "place": cfg.place, "run_id": ctx.run_id, "as_of": ctx.as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "outcome": outcome, "why": why or "", "sources": sources, "deliveries": shown, "published": published,
         "decisions": _tally(d["decision"] for d in shown),
         "data_docs": "validation/data_docs/index.html" if docs_index.exists() else None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from copy import copy
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from stratify.contract import load_contract
-from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, frame_records
 from stratify.files.permissions import FILE_MODE
+from stratify.lists.rank import EXTRA_COLUMNS, TeamLists, frame_records
 from stratify.publish.validation_page import SourceFreshness
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -123,7 +123,7 @@ def write_workbook(path: Path, t: TeamLists, place: str, run_id: str, as_of: dat
     about = wb.create_sheet("About")
     facts = [
         ("team", t.team), ("place", place), ("data up to", as_of.isoformat()), ("run", run_id),
-        ("written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("capacity", t.capacity),
+        ("written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), ("capacity", t.capacity),
         ("order", "crisis first, then wobbling by score; a household stands where its highest-ranked member "
                   "stands and is on the sheet of that member's tier"),
         ("change", "new / up / down / same against the team's previous list"),

@@ -13,13 +13,13 @@ import errno
 import logging
 import os
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from stratify.run import lock as runlock
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
 from stratify.files.durable import sha256_file
+from stratify.run import lock as runlock
+from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
 from stratify.run.lock import describe
 from stratify.run.status import explain_failure, write_status
 from stratify.warehouse.database import WarehouseError, connect, fetch_one
@@ -29,7 +29,7 @@ RUN_STATUSES = ("running", "published", "held", "failed")
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunContext:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,16 @@ import duckdb
 import great_expectations as gx
 from great_expectations.expectations.row_conditions import Column as GXColumn
 
-from stratify.validate import gx_duckdb
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext, staging_dir
 from stratify.contract import Column, Source, load_contract
 from stratify.ingest.discover import HEADER_ONLY, DeliveryReadError, delivery_read_error, delivery_select, quarantine_file
+from stratify.resources import EXPECTATIONS_DIR
+from stratify.run.context import RunContext, staging_dir
+from stratify.validate import gx_duckdb
 from stratify.warehouse.database import SQL_DIR, WarehouseError, connect, render_identifier, run_sql_file
 
 log = logging.getLogger(__name__)
 
-from stratify.resources import EXPECTATIONS_DIR
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "include_unexpected_rows": False}
 MAX_ROWS_SHOWN = 5
 DATA_DOCS_SITE = "stratify_run"
@@ -551,7 +551,7 @@ class _GX:
             self.ran += 1
             return validation.run(
                 expectation_parameters=params, result_format=RESULT_FORMAT,
-                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
+                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),
             )
         finally:
             gx_duckdb.close_datasource(self.context, ds)

@@ -25,9 +25,8 @@ from typing import Any
 import duckdb
 
 from stratify.config import PlaceConfig
-from stratify.warehouse.encryption_key import scrub, warehouse_key
-
 from stratify.resources import DDL_DIR, FEATURES_DIR, PROJECT_ROOT, SQL_DIR  # noqa: F401 (re-exported)
+from stratify.warehouse.encryption_key import scrub, warehouse_key
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 ENCRYPTED_ALIAS = "wh"
