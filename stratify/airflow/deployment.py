@@ -190,9 +190,16 @@ class Launcher:
 
     def prepare(self) -> None:
         """`airflow db migrate` against the deployment's PostgreSQL database, then the warehouse pool."""
+        self.migrate()
+        self.set_pool()
+
+    def migrate(self) -> None:
         Path(self.settings.airflow_home).mkdir(parents=True, exist_ok=True)
-        (self.logs / "db-migrate.log").parent.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
         (self.logs / "db-migrate.log").write_text(self.run("db", "migrate"), encoding="utf-8")
+
+    def set_pool(self) -> None:
+        """The `stratify_warehouse` pool's slots: how many places may run at once, across all workers."""
         self.run("pools", "set", WAREHOUSE_POOL, str(self.settings.pool_slots),
                  "stratify DuckDB warehouses: places at once, one writer per warehouse")
 
