@@ -342,3 +342,23 @@ def test_a_lock_taken_on_another_host_is_judged_by_its_run_not_its_process(tmp_p
     taken, cleared = lock.acquire(cfg, "20261120-af-here", AS_OF, True, lambda run_id: "published")
     assert taken and cleared["run_id"] == elsewhere["run_id"] and "recorded as published" in cleared["stale_because"]
     assert lock.current_holder(cfg)["run_id"] == "20261120-af-here"
+
+
+def test_every_component_gets_one_deployment_and_each_worker_its_own_name(tmp_path, monkeypatch):
+    from stratify.airflow.callbacks import DEFAULT_ARGS
+    from stratify.airflow.deployment import Settings, component_env, worker_hostname
+
+    settings = Settings(airflow_home=tmp_path / "home", database_url="postgresql+psycopg2://u@127.0.0.1:5432/d",
+                        broker_url="redis://127.0.0.1:6379/7", api_port=18080, log_server_ports={"worker-a": 18793})
+    service, worker = component_env(settings), component_env(settings, "worker-a")
+    assert service["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert service["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql+psycopg2://u@127.0.0.1:5432/d"
+    assert service["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert service["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == DEFAULT_ARGS["queue"] == "stratify"
+    shared = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    assert all(service[k] and service[k] == worker[k] for k in shared)  # one deployment, one set of secrets
+    assert oct((tmp_path / "home" / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert "STRATIFY_WORKER_NAME" not in service and worker["STRATIFY_WORKER_NAME"] == "worker-a"
+    assert worker["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18793"
+    monkeypatch.setenv("STRATIFY_WORKER_NAME", "worker-a")
+    assert worker_hostname() == "worker-a"
