@@ -137,7 +137,7 @@ def component_env(settings: Settings, worker: str | None = None) -> dict[str, st
             max(2, min(10, settings.heartbeat_timeout_s // 4))),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(settings.schedule),
         # The workers import this project's stratify, the same code as the DAGs folder.
-        "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])),
         **deployment_secrets(settings),
     }
     if worker is not None:
