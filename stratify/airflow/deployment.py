@@ -338,10 +338,13 @@ def celery_workers(settings: Settings) -> set[str]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    workers = tuple(args.worker or ["worker-a", "worker-b"])
     return Settings(airflow_home=Path(args.home).resolve(), database_url=args.database_url,
                     broker_url=args.broker_url, api_host=args.api_host, api_port=args.api_port,
-                    workers=tuple(args.worker or ["worker-a", "worker-b"]), worker_concurrency=args.concurrency,
-                    pool_slots=args.pool_slots, schedule=not args.no_schedule)
+                    workers=workers, worker_concurrency=args.concurrency, pool_slots=args.pool_slots,
+                    schedule=not args.no_schedule,
+                    # workers on one machine: one log server port each (8793, 8794, ...)
+                    log_server_ports={w: 8793 + i for i, w in enumerate(workers)})
 
 
 def main(argv: list[str] | None = None) -> int:
