@@ -22,6 +22,7 @@ from stratify.resources import PROJECT_ROOT
 DEFAULT_CONFIG = os.environ.get("STRATIFY_CONFIG") or str(PROJECT_ROOT / "examples" / "place.yaml")
 LOCAL_TZ = "Europe/London"
 WAREHOUSE_POOL = "stratify_warehouse"
+STRATIFY_QUEUE = "stratify"  # the Celery queue stratify's workers serve; the LocalExecutor ignores queues
 
 
 def config_path(raw: str) -> Path:
@@ -277,6 +278,7 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "pool": WAREHOUSE_POOL,  # DuckDB allows one writer per file: one slot
+    "queue": STRATIFY_QUEUE,  # CeleryExecutor: only workers with the place folders (docs/deployment.md)
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": task_failure_callback,  # status.json + one log line; never raises
 }
