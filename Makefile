@@ -86,7 +86,7 @@ airflow: venv
 # Two workers (pytest-xdist), whole groups of tests each (see tests/conftest.py):
 # about half the time on two cores. Plain `pytest` still runs everything in one process.
 # Lint, types and import contracts first (seconds), then the tests.
-test: venv
+test: venv lint
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 # ruff (with Airflow's AIR rules) and mypy, configured in pyproject.toml; the

@@ -109,8 +109,8 @@ def main() -> int:
         return child(Path(args.child[0]), args.child[1])
 
     from stratify.config import load_config
-    from stratify.run.context import RunContext, staging_dir
     from stratify.ingest.discover import discover_deliveries
+    from stratify.run.context import RunContext, staging_dir
     from stratify.warehouse.database import connect
 
     people = args.people or max(1, min(args.rows // 10, 500_000))

@@ -16,7 +16,6 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-
 from types import SimpleNamespace
 
 from stratify.config import ConfigError, load_config
@@ -40,9 +39,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stratify.run.pipeline import run_pipeline
-
     from stratify.errors import RunLocked
+    from stratify.run.pipeline import run_pipeline
     from stratify.run.status import explain_failure
 
     cfg = load_config(args.config)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 from stratify.config import PlaceConfig
+from stratify.resources import SQL_DIR
 from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
-from stratify.resources import SQL_DIR
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one, read_sql, run_sql_file
 

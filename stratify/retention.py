@@ -25,7 +25,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,7 @@ class Expired:
 
 def purge(cfg: PlaceConfig, dry_run: bool = False, now: datetime | None = None) -> dict:
     """Remove everything past its retention and log each removal; return counts and bytes by kind."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     expired = find_expired(cfg, now)
     removed: list[Expired] = []
     try:
@@ -193,7 +193,7 @@ def _date_from_digits(digits: str) -> date | None:
 
 
 def _age_days(now: datetime, mtime: float) -> int:
-    return (now - datetime.fromtimestamp(mtime, timezone.utc)).days
+    return (now - datetime.fromtimestamp(mtime, UTC)).days
 
 
 def _newest_mtime(folder: Path) -> float:

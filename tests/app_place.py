@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -66,7 +66,7 @@ def make_published_place(tmp: Path):
 class Clock:
     """A settable UTC clock for the app (sessions expire on it)."""
 
-    def __init__(self, start: datetime = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)):
+    def __init__(self, start: datetime = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)):
         self.now = start
 
     def __call__(self) -> datetime:
@@ -82,7 +82,7 @@ def add_users(cfg) -> None:
         for name, role, team in (("ann", "team_lead", "NT01"), ("bob", "team_member", "NT01"),
                                  ("nia", "team_lead", "NT02"), ("pat", "place_lead", None),
                                  ("iggy", "ig_auditor", None), ("dan", "data_team", None)):
-            users.add_user(con, name, role, team, PASSWORD, ("NT01", "NT02"), datetime.now(timezone.utc))
+            users.add_user(con, name, role, team, PASSWORD, ("NT01", "NT02"), datetime.now(UTC))
 
 
 def client(cfg, clock: Clock) -> TestClient:

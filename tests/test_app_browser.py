@@ -10,12 +10,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-
 from app_place import PASSWORD, Clock
+
 from helpers import no_settle_pause
 from stratify.app import users
 from stratify.app.store import migrate, open_db
@@ -52,8 +52,8 @@ def night(tmp_path_factory):
                if len((cfg.out / "latest" / "lists" / p.name).read_text().splitlines()) > 1)
     migrate(cfg.app_database)
     with open_db(cfg.app_database) as con:
-        users.add_user(con, "Ann Lead", "team_lead", team, PASSWORD, cfg.teams, datetime.now(timezone.utc))
-        users.add_user(con, "Ivy Auditor", "ig_auditor", None, PASSWORD, cfg.teams, datetime.now(timezone.utc))
+        users.add_user(con, "Ann Lead", "team_lead", team, PASSWORD, cfg.teams, datetime.now(UTC))
+        users.add_user(con, "Ivy Auditor", "ig_auditor", None, PASSWORD, cfg.teams, datetime.now(UTC))
     return cfg, team, run_pipeline
 
 
@@ -65,7 +65,7 @@ def server(night):
 
     cfg, _, _ = night
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(cfg, clock=Clock(datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc))),
+    srv = uvicorn.Server(uvicorn.Config(create_app(cfg, clock=Clock(datetime(2026, 11, 21, 8, 0, tzinfo=UTC))),
                                         host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

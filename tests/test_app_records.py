@@ -10,8 +10,8 @@ import shutil
 import sqlite3
 
 import pytest
-
 from app_place import Clock, add_users, audit_rows, client, log_in, make_published_place, token
+
 from helpers import pid
 from stratify.app.outcomes import TAKES_EFFECT
 from stratify.cli import main
@@ -186,6 +186,7 @@ def test_the_cookie_is_secure_behind_tls(template_place, tmp_path):
     shutil.copytree(template_place, tmp_path / "place", symlinks=True)
     cfg = load_config(tmp_path / "place" / "place.yaml")
     from fastapi.testclient import TestClient
+
     from stratify.app.web import create_app
 
     c = TestClient(create_app(cfg, clock=Clock()), base_url="https://stratify.example")

@@ -5,10 +5,18 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from app_place import (
-    EVIL, PASSWORD, Clock, add_users, audit_rows, client, log_in, make_published_place, token,
+    EVIL,
+    PASSWORD,
+    Clock,
+    add_users,
+    audit_rows,
+    client,
+    log_in,
+    make_published_place,
+    token,
 )
+
 from helpers import pid
 from stratify.config import load_config
 

@@ -13,8 +13,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from stratify.bench import (BenchError, Measured, Phase, add_floor_ratios, compare, landing_files, read_files_floor,
-                            read_warehouse_floor, report, run_bench, run_step, targets_for, write_place)
+from stratify.bench import (
+    BenchError,
+    Measured,
+    Phase,
+    add_floor_ratios,
+    compare,
+    landing_files,
+    read_files_floor,
+    read_warehouse_floor,
+    report,
+    run_bench,
+    run_step,
+    targets_for,
+    write_place,
+)
 from stratify.config import load_config
 from stratify.contract import load_contract
 from stratify.synth.generate import synthesize, synthesize_day

@@ -45,12 +45,11 @@ import pyarrow as pa
 import pytest
 from threadpoolctl import threadpool_limits
 
-from broken import (CASES, HEX64, N, STAMP, Case, csv_bytes, sparse_after_rows, tail_rows, text_rows, write_csv,
-                    write_parquet)
+from broken import CASES, HEX64, STAMP, Case, N, csv_bytes, sparse_after_rows, tail_rows, text_rows, write_csv, write_parquet
 from helpers import no_settle_pause, raw_state
 from stratify.config import PlaceConfig, load_config
-from stratify.run.context import latest_link
 from stratify.ingest.storage import UNRECOGNISED
+from stratify.run.context import latest_link
 from stratify.run.pipeline import run_pipeline
 from stratify.warehouse.database import connect
 

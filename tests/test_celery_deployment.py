@@ -33,11 +33,10 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-
 from test_many_places import runs_table, write_place
 
 pytestmark = pytest.mark.slow
@@ -187,7 +186,7 @@ def _hold_lock(config: Path) -> subprocess.Popen:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")

@@ -250,9 +250,9 @@ def test_every_kind_of_error_carries_its_action_and_exit_code(tmp_path):
 
 
 def test_the_cli_prints_the_errors_action_and_exits_with_its_code(tmp_path, capsys, monkeypatch):
+    import stratify.model.train as train
     from stratify.cli import main
     from stratify.errors import ModelError
-    import stratify.model.train as train
 
     def no_model(cfg, as_of, answer_key=None):
         raise ModelError("too little history to train: 3 months, 24 needed")

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -185,11 +185,11 @@ def test_warehouse_pool_exists_in_the_test_database(airflow_db):
 
 def test_default_as_of_is_the_runs_date_in_london():
     import runpy
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     run_date = runpy.run_path(str(DAGS_FOLDER / "nightly_stratification.py"))["run_date"]
-    summer_night = datetime(2026, 6, 30, 23, 30, tzinfo=timezone.utc)  # 00:30 BST on 1 July
-    winter_night = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)  # 02:00 GMT
+    summer_night = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)  # 00:30 BST on 1 July
+    winter_night = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 02:00 GMT
     assert run_date(summer_night, None) == date(2026, 7, 1)
     assert run_date(None, summer_night) == date(2026, 7, 1)  # manual run: no logical date
     assert run_date(winter_night, summer_night) == date(2026, 12, 1)  # the logical date wins

@@ -20,8 +20,8 @@ import pytest
 
 from helpers import no_settle_pause, write_place
 from stratify.config import ConfigError, load_config
-from stratify.warehouse.encryption_key import WarehouseKeyError
 from stratify.warehouse.database import DDL_DIR, WarehouseError, connect, fetch_one
+from stratify.warehouse.encryption_key import WarehouseKeyError
 
 KEY_ENV = "STRATIFY_TEST_WAREHOUSE_KEY"
 KEY = "k3y-0f-the-DATA-controller-5f2a9c0e71d4"

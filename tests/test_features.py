@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from helpers import add_event, add_person, write_place
-from stratify.run.context import RunContext
 from stratify.features.build import build_feature_table, model_feature_columns
 from stratify.link import link_persons
+from stratify.run.context import RunContext
 from stratify.warehouse.database import connect
 
 AS_OF = date(2026, 6, 1)

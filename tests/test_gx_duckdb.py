@@ -239,7 +239,7 @@ def _with_gx_samples(monkeypatch) -> None:
 
     gx_duckdb.install()
     ours = {wrapper: original for original, wrapper in gx_duckdb._sample_wrappers.items()}
-    for metric, entry in registry._registered_metrics.items():
+    for entry in registry._registered_metrics.values():
         for engine_name, (cls, fn) in list(entry["providers"].items()):
             if fn in ours:
                 monkeypatch.setitem(entry["providers"], engine_name, (cls, ours[fn]))

@@ -18,13 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import stratify.ingest.discover
-
 from stratify.config import load_config
-from stratify.run.context import RunContext, staging_dir
 from stratify.contract import load_contract
 from stratify.ingest.discover import discover_deliveries
 from stratify.ingest.read import DeliveryReadError, read_delivery, typed_table
 from stratify.ingest.storage import archive_file, quarantine_file
+from stratify.run.context import RunContext, staging_dir
 from stratify.warehouse.database import connect
 
 AS_OF = date(2026, 11, 21)

@@ -253,7 +253,7 @@ def test_no_previous_list_means_everyone_new_and_nobody_dropped():
 
 def test_list_outcomes_sql_latest_status_per_team_point_in_time(tmp_path):
     from stratify.lists.queries import load_outcomes
-    from stratify.warehouse.database import connect, run_sql_file, SQL_DIR
+    from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
 
     cfg = write_place(tmp_path)
     with connect(cfg) as con:

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import pid, write_place
-from stratify.run.audit import start_run
 from stratify.contract import load_contract
 from stratify.ingest.load import load_deliveries
+from stratify.run.audit import start_run
 from stratify.warehouse.database import connect
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 import sklearn
 
+from helpers import write_place
 from stratify.model import compat
 from stratify.model.compat import VersionMismatch, check_versions, compare, record_versions, recorded_versions
-from helpers import write_place
 
 RUNNING = {"scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1", "joblib": "1.6.0",
            "sqlalchemy": "2.1.9", "openpyxl": "3.1.5", "great-expectations": "1.24.1",
@@ -76,7 +76,7 @@ def _promote(cfg, model_path) -> None:
 
     with connect(cfg) as con:
         con.execute("INSERT INTO models VALUES ('v-old', $1, DATE '2026-01-01', DATE '2025-01-01', DATE '2025-12-01', "
-                    "6, 'hist', $2, '{}', true)", [datetime.now(timezone.utc), str(model_path)])
+                    "6, 'hist', $2, '{}', true)", [datetime.now(UTC), str(model_path)])
 
 
 def test_a_night_with_a_model_this_install_cannot_use_stops_before_the_first_stage(tmp_path):

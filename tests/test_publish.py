@@ -45,8 +45,8 @@ def test_publication_gate_counts_a_source_refused_only_when_none_of_its_files_go
     from datetime import date
 
     from helpers import add_person
-    from stratify.run.audit import start_run
     from stratify.publish.stage import publication_gate
+    from stratify.run.audit import start_run
     from stratify.warehouse.database import connect
 
     cfg = write_place(tmp_path)

@@ -19,9 +19,9 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import write_place
-from stratify.run.audit import start_run
 from stratify.config import ConfigError, PlaceConfig
 from stratify.ingest.pull import Credentials, pull_deliveries, resolve_credentials
+from stratify.run.audit import start_run
 from stratify.warehouse.database import connect
 
 asyncssh = pytest.importorskip("asyncssh")

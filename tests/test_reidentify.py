@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import date
 
 import pytest
 
-from datetime import date
-
 from helpers import pid, write_place
-from stratify.cli import main
 from stratify.access.reidentify import AccessRefused, export_list, read_person_ids, reidentify
+from stratify.cli import main
 from stratify.files.durable import sha256_file
 from stratify.run.audit import record_publications
 from stratify.run.context import RunContext

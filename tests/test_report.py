@@ -14,24 +14,24 @@ import shutil
 import stat
 import subprocess
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pytest
-from markupsafe import escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from helpers import no_settle_pause
 from stratify.config import SuppressionConfig
-from stratify.run.context import RunContext, staging_dir
-from stratify.validate.data_docs import MARKER, external_references, make_offline
 from stratify.ingest.discover import discover_deliveries
 from stratify.ingest.storage import archive_file
 from stratify.publish.stage import PublishHeld, publish_lists
 from stratify.publish.suppression import Count, SuppressedCounts, suppress
 from stratify.publish.validation_page import source_freshness
+from stratify.run.context import RunContext, staging_dir
 from stratify.validate import findings as F
+from stratify.validate.data_docs import MARKER, external_references, make_offline
 from stratify.validate.findings import Finding, delivery_reason, detail_text
 from stratify.validate.stage import validate_deliveries
 from stratify.warehouse.database import connect
@@ -464,7 +464,7 @@ def _fairness(groups: dict[str, tuple[int, int, float]]) -> dict:
 
 def test_ig_page_shows_opt_outs_access_log_and_the_model_with_unmeasurable_gaps(night, tmp_path):
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from stratify.publish.validation_page import render_summary, summary_context
     from stratify.run.summaries import write_stage_summary
@@ -476,7 +476,7 @@ def test_ig_page_shows_opt_outs_access_log_and_the_model_with_unmeasurable_gaps(
     sex["largest_gap"] = {"recall": 0.06, "false_positive_rate": 0.0}
     metrics = {"fairness": {"sex": sex, "ethnic_group": _fairness({"A": (5000, 200, 0.6), "B": (80, 3, 0.0)}),
                             "largest_gap": {"recall": 0.06, "false_positive_rate": 0.0}}}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with connect(cfg) as con:
         con.execute("INSERT INTO models VALUES ('20261101-gra-abc12345', $1, DATE '2026-11-01', DATE '2024-01-01', "
                     "DATE '2026-05-01', 6, 'gradient_boosting', 'm.joblib', $2, true)", [now, json.dumps(metrics)])

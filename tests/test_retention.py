@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from stratify.retention import purge
 from stratify.warehouse.database import connect
 
 # The real clock, so that the command line (which cannot be given a time) sees the same ages.
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 TODAY = NOW.astimezone(ZoneInfo("Europe/London")).date()
 
 

@@ -13,9 +13,9 @@ import pytest
 from helpers import pid, write_place
 from stratify.config import ListsConfig
 from stratify.lists.team import build_team_lists
-from stratify.publish.validation_page import SourceFreshness
 from stratify.publish.overview import write_overview
 from stratify.publish.team_page import TL_LABEL_W, TL_WEEK_W, TL_WEEKS, Weeks, timeline, write_team_folder
+from stratify.publish.validation_page import SourceFreshness
 
 AS_OF = date(2026, 11, 20)
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -261,7 +261,7 @@ def test_pages_workbook_and_csv_folder_say_what_the_list_is_without_configuratio
         assert "police: last accepted delivery 2026-11-08" in text or "2026-11-08" in text  # freshness per source
     for ws in wb:
         assert "decides nothing" in ws.oddHeader.left.text and "2026-11-20" in ws.oddFooter.left.text
-    keys = re.compile(r"\b(?:%s)\.[a-z_]+\b" % "|".join(sorted(TOP_LEVEL_KEYS)))
+    keys = re.compile(r"\b(?:{})\.[a-z_]+\b".format("|".join(sorted(TOP_LEVEL_KEYS))))
     for text in (report, overview):
         assert not keys.search(text), keys.search(text)
 
@@ -325,8 +325,8 @@ def test_the_page_shows_short_references_rules_met_and_the_csv_keeps_full_pseudo
 
 
 def test_rules_met_read_back_from_the_severity_scoring_writes(tmp_path):
-    from stratify.score import score_frame
     from stratify.publish.people import crisis_rules_met
+    from stratify.score import score_frame
 
     cfg = write_place(tmp_path)
     df = pd.DataFrame({"person_id": ["a", "b", "c"], "team": ["NT01"] * 3, "in_crisis": [True, True, False],

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stratify.run.context import staging_dir
 from stratify.ingest.discover import discover_deliveries
+from stratify.run.context import staging_dir
 from stratify.validate.stage import validate_deliveries
 from stratify.validate.suites import build_suites, check_suites, write_suites
 from stratify.warehouse.database import connect

@@ -19,6 +19,7 @@ from typing import Any
 import pendulum
 
 from stratify.resources import PROJECT_ROOT
+
 DEFAULT_CONFIG = os.environ.get("STRATIFY_CONFIG") or str(PROJECT_ROOT / "examples" / "place.yaml")
 LOCAL_TZ = "Europe/London"
 WAREHOUSE_POOL = "stratify_warehouse"

@@ -35,14 +35,14 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def people(frame: pd.DataFrame, as_of: date, refs: dict[str, str]) -> list[dict]:
-    """The rows of a list or section as the team page shows them (score text, reasons, agencies), with references."""
+def people(frame: pd.DataFrame, as_of: date, refs: dict[str, str], rules: int) -> list[dict]:
+    """The rows of a list or section as the team page shows them (score text, reasons, agencies, references).
+
+    `rules`: how many crisis rules the place has ("meets 2 of 4 crisis rules").
+    """
     if frame.empty:
         return []
-    shown = team_page._people(frame, {}, as_of)
-    for p in shown:
-        p["ref"] = refs.get(p["person_id"], p["person_id"])
-    return shown
+    return team_page._people(frame, {}, as_of, {pid: refs.get(pid, pid) for pid in frame["person_id"]}, rules)
 
 
 AGENCY_LABELS = team_page.AGENCY_LABELS

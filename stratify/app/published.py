@@ -23,21 +23,8 @@ import pandas as pd
 
 from stratify.config import PlaceConfig
 from stratify.errors import NotPublished
+from stratify.publish.people import short_refs
 from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
-
-try:  # the team pages' short references, once that branch is merged (h-pages: stratify/publish/people.py)
-    from stratify.publish.people import short_refs
-except ImportError:  # pragma: no cover - the same rule until then
-    import os
-
-    def short_refs(person_ids, shortest: int = 4) -> dict[str, str]:
-        ids = sorted(set(person_ids))
-        out = {}
-        for i, p in enumerate(ids):
-            shared = max([len(os.path.commonprefix([p, ids[j]])) for j in (i - 1, i + 1) if 0 <= j < len(ids)],
-                         default=0)
-            out[p] = p[:max(shortest, shared + 1)]
-        return out
 
 SECTIONS = ("already_working", "snoozed", "dropped")
 

@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 SCHEMA = Path(__file__).with_name("sql") / "schema.sql"
@@ -18,12 +18,12 @@ BUSY_MS = 10_000
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(t: datetime) -> str:
     """A UTC timestamp as stored: ISO 8601 with microseconds, so text order is time order."""
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse_iso(text: str) -> datetime:

@@ -25,7 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from stratify.app import audit, outcomes, pages, published
 from stratify.app.security import CSP_PUBLISHED_PAGE, SecurityHeaders, may_see, may_see_team
 from stratify.app.sessions import (
-    COOKIE, IDLE, Session, app_key, end_session, load_session, login_token, login_token_ok, same_token,
+    COOKIE,
+    IDLE,
+    Session,
+    app_key,
+    end_session,
+    load_session,
+    login_token,
+    login_token_ok,
+    same_token,
     start_session,
 )
 from stratify.app.store import migrate, now_utc, open_db
@@ -220,7 +228,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                 listed = listed[listed["change"] == change]
             if agency:
                 listed = listed[listed["agencies"].str.split("; ").map(lambda a: agency in a)]
-            shown = pages.people(listed, view.as_of, view.refs)
+            shown = pages.people(listed, view.as_of, view.refs, len(cfg.rules))
             reviews = outcomes.last_reviews(ctx.con, team)
             for p in shown:
                 p["review"] = reviews.get(p["person_id"])
@@ -234,8 +242,8 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                 households[-1]["members"].append(p)
             return page("team.html.j2", ctx, view=view, team=team, people=shown, households=households,
                         filters=FILTERS, chosen=chosen,
-                        already_working=pages.people(view.already_working, view.as_of, view.refs),
-                        snoozed=pages.people(view.snoozed, view.as_of, view.refs),
+                        already_working=pages.people(view.already_working, view.as_of, view.refs, len(cfg.rules)),
+                        snoozed=pages.people(view.snoozed, view.as_of, view.refs, len(cfg.rules)),
                         dropped=[{**d, "ref": view.refs.get(d["person_id"], d["person_id"])}
                                  for d in view.dropped.to_dict("records")],
                         total=len(view.listed), labels=pages.AGENCY_LABELS)
@@ -255,7 +263,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
         def body(ctx: Ctx) -> Response:
             view, person_id, part, row = person_of(ctx, team, ref, "view_person")
             shown = pages.people(getattr(view, part).iloc[[list(getattr(view, part)["person_id"]).index(person_id)]],
-                                 view.as_of, view.refs)[0] if part != "dropped" else {**row, "ref": view.refs[person_id]}
+                                 view.as_of, view.refs, len(cfg.rules))[0] if part != "dropped" else {**row, "ref": view.refs[person_id]}
             ctx.log("view_person", person_id, True, f"run {view.run_id}; team {team}; {part}")
             return page("person.html.j2", ctx, view=view, team=team, p=shown, part=part, person_id=person_id,
                         history=outcomes.history(ctx.con, team, person_id), codes=outcomes.outcome_codes(),

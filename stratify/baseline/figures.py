@@ -19,11 +19,7 @@ import numpy as np
 from stratify.config import PlaceConfig, SuppressionConfig
 from stratify.costs.compute import build_baseline_persons, compute_costs
 from stratify.costs.person import AGENCIES, AGENCY_NAMES
-
-try:  # suppression may move out of the validation page (stratify/publish/suppression.py)
-    from stratify.publish.suppression import suppress  # type: ignore[import-not-found]
-except ImportError:
-    from stratify.publish.validation_page import suppress
+from stratify.publish.suppression import suppress
 
 YEARS = 3
 CURVE_POINTS = 50

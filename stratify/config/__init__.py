@@ -12,8 +12,15 @@ from stratify.config.crisis_rules import DEFAULT_RULES, RULE_OPS, CrisisRule, te
 from stratify.config.neighbourhoods import TEAM_RE, read_neighbourhoods
 from stratify.config.place import PLACE_RE, TOP_LEVEL_KEYS, PlaceConfig, PlaceFile, load_config, parse_config
 from stratify.config.sections import (
-    DropConfig, DuckDBConfig, EncryptionConfig, ListsConfig, ModelConfig, RetentionConfig, SuppressionConfig,
-    TransparencyConfig, ValidationConfig,
+    DropConfig,
+    DuckDBConfig,
+    EncryptionConfig,
+    ListsConfig,
+    ModelConfig,
+    RetentionConfig,
+    SuppressionConfig,
+    TransparencyConfig,
+    ValidationConfig,
 )
 from stratify.errors import ConfigError
 

@@ -30,8 +30,19 @@ from stratify.config.crisis_rules import DEFAULT_RULES, CrisisRule, rule_problem
 from stratify.config.drops import parse_drops
 from stratify.config.neighbourhoods import TEAM_RE, neighbourhood_problems, read_neighbourhoods
 from stratify.config.sections import (
-    SECTION, AppConfig, DropConfig, DuckDBConfig, EncryptionConfig, Int, ListsConfig, ModelConfig, RetentionConfig, Str,
-    SuppressionConfig, TransparencyConfig, ValidationConfig,
+    SECTION,
+    AppConfig,
+    DropConfig,
+    DuckDBConfig,
+    EncryptionConfig,
+    Int,
+    ListsConfig,
+    ModelConfig,
+    RetentionConfig,
+    Str,
+    SuppressionConfig,
+    TransparencyConfig,
+    ValidationConfig,
 )
 from stratify.contract import DomainRule, load_contract, parse_domains
 from stratify.errors import ConfigError

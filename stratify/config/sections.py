@@ -152,7 +152,7 @@ class EncryptionConfig:
     allow_unsafe_crypto: Bool = False
 
     @model_validator(mode="after")
-    def _named_somewhere(self) -> "EncryptionConfig":
+    def _named_somewhere(self) -> EncryptionConfig:
         if not self.key_env and not self.airflow_variable:
             raise ValueError("name where the key comes from: key_env and/or airflow_variable")
         return self

@@ -9,10 +9,9 @@ the same tables as temporary ones, for any date (`prefix="baseline_"`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
-
-import re
 
 import duckdb
 

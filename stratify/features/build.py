@@ -18,14 +18,14 @@ import duckdb
 import pyarrow as pa
 
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
 from stratify.contract import load_contract
-from stratify.run.summaries import write_stage_summary
-from stratify.resources import FEATURES_DIR
 from stratify.errors import WarehouseError
+from stratify.resources import FEATURES_DIR
+from stratify.run.context import RunContext
+from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.connect import connect
-from stratify.warehouse.sql import fetch_one, run_sql, run_sql_file
 from stratify.warehouse.identifiers import render_identifier
+from stratify.warehouse.sql import fetch_one, run_sql, run_sql_file
 
 TARGET_TABLES = frozenset({"feat_person", "feat_train"})
 TEMP_TARGETS = frozenset({"feat_train"})  # built per training run, never written to the warehouse file

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stratify.config import PlaceConfig
@@ -32,7 +32,6 @@ from stratify.ingest.landing import Candidate, Refusal, look_at_landing, shown
 from stratify.ingest.storage import LandingEntryError, quarantine_file
 from stratify.run.context import RunContext
 from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
-
 
 EARLIER_SQL = SQL_DIR / "discover_earlier.sql"
 RECORD_SQL = SQL_DIR / "discover_record.sql"
@@ -110,7 +109,7 @@ class _Recorder:
     def record(self, path: Path, st: os.stat_result | None, decision: str, reason: str | None, stored: Path | str,
                parsed: DeliveryName | None = None, source: str | None = None, sha: str = "", name: str | None = None) -> int:
         regular = st is not None and stat.S_ISREG(st.st_mode)
-        received = datetime.fromtimestamp(st.st_mtime, timezone.utc) if st is not None else datetime.now(timezone.utc)
+        received = datetime.fromtimestamp(st.st_mtime, UTC) if st is not None else datetime.now(UTC)
         delivery_id = run_sql_file(self.con, RECORD_SQL, {
             "run": self.ctx.run_id, "source": source, "name": name or shown(path.name), "sha": sha,
             "size": st.st_size if regular else 0, "ddate": parsed.delivery_date if parsed else None,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from stratify.run.audit import now_utc
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext
 from stratify.contract import Source, load_contract
 from stratify.ingest.read import read_delivery, typed_table
 from stratify.ingest.storage import archive_file
+from stratify.run.audit import now_utc
+from stratify.run.context import RunContext
 from stratify.warehouse.database import SQL_DIR, WarehouseError, connect, run_sql_file
 
 ACCEPTED = ("accepted", "accepted_with_warnings")

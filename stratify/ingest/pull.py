@@ -43,16 +43,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
 
+from stratify.config import ConfigError, DropConfig, PlaceConfig
 from stratify.files.durable import fsync_dir, sha256_file
 from stratify.files.permissions import make_private_dir, open_private
-from stratify.config import ConfigError, DropConfig, PlaceConfig
 from stratify.run.context import RunContext
 from stratify.run.summaries import write_stage_summary
 from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
@@ -290,15 +290,15 @@ def _mtime(entry: dict[str, Any]) -> datetime | None:
     for key in ("mtime", "LastModified", "last_modified", "updated"):
         value = entry.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, timezone.utc)
+            return datetime.fromtimestamp(value, UTC)
         if isinstance(value, datetime):
-            return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 
@@ -384,7 +384,7 @@ def _record(con, ctx: RunContext, drop: DropConfig, f: RemoteFile | None, outcom
     run_sql_file(con, RECORD_SQL, {
         "run_id": ctx.run_id, "source": drop.source, "location": drop.location,
         "remote_path": f.path if f else None, "size_bytes": f.size if f else None,
-        "remote_mtime": f.mtime if f else None, "sha256": sha256, "pulled_at": datetime.now(timezone.utc),
+        "remote_mtime": f.mtime if f else None, "sha256": sha256, "pulled_at": datetime.now(UTC),
         "landing_path": str(landing) if landing else None, "outcome": outcome, "deleted_at_source": deleted,
         "detail": detail,
     }, step="pull: record")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stratify.config import PlaceConfig
@@ -150,7 +150,7 @@ def quarantine_file(cfg: PlaceConfig, path: Path, source_name: str | None, reaso
     write_private_text(
         stored.with_name(stored.name + REASON_SUFFIX),
         f"{shown(path.name)}\n{reason.rstrip()}\n"
-        f"quarantined {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}; correct the file and deliver it again "
+        f"quarantined {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}; correct the file and deliver it again "
         "under a new name (a later date or sequence number).\n",
     )
     return stored

@@ -25,6 +25,7 @@ prices its events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,9 +122,9 @@ def _match(world: World, s: ImpactSettings, engaged: np.ndarray) -> tuple[np.nda
                 if mine.any() and len(pool) >= k:
                     who = engaged[at[mine]]
 
-                    def feats(p: np.ndarray) -> np.ndarray:
+                    def feats(p: np.ndarray, score: pd.Series = score, month: int = int(month)) -> np.ndarray:
                         return np.column_stack([score.loc[p].to_numpy() * SCORE_WEIGHT,
-                                                _pre_trajectory(world.counts, p, int(month), w)])
+                                                _pre_trajectory(world.counts, p, month, w)])
                     _, idx = NearestNeighbors(n_neighbors=k).fit(feats(pool)).kneighbors(feats(who))
                     controls[at[mine]] = pool[idx]
                     control_month[at[mine]] = month
@@ -181,7 +182,7 @@ def estimate(world: World, s: ImpactSettings = ImpactSettings()) -> dict:
         n = int(mask.sum())
         if n < s.min_people:
             return _too_few(n, s)
-        out = {"engaged_people": n, "estimated": True,
+        out: dict[str, Any] = {"engaged_people": n, "estimated": True,
                "matched_on_list_history": int(by_history[mask].sum()),
                "matched_on_trajectory": int((~by_history[mask]).sum())}
         for name, (d, naive, comparison) in per_person.items():

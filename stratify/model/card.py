@@ -49,7 +49,7 @@ def _count(value: float | None, cfg: PlaceConfig) -> str:
     return f"{int(step * round(n / step)):,}"
 
 
-def render_model_card(cfg: PlaceConfig, bundle: "ModelBundle") -> str:
+def render_model_card(cfg: PlaceConfig, bundle: ModelBundle) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["pct"] = _pct
     env.filters["num"] = _num
@@ -62,7 +62,7 @@ def render_model_card(cfg: PlaceConfig, bundle: "ModelBundle") -> str:
     )
 
 
-def write_model_card(cfg: PlaceConfig, bundle: "ModelBundle", path: Path) -> Path:
+def write_model_card(cfg: PlaceConfig, bundle: ModelBundle, path: Path) -> Path:
     """Write the card beside the saved model (atomically) and return its path."""
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(render_model_card(cfg, bundle), encoding="utf-8")

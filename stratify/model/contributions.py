@@ -25,9 +25,8 @@ Each reason quotes the person's evidence and the typical person's value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,7 @@ ATTRIBUTES = ("age_years",)
 NO_REASON = "no single record stands out: several small signals together"
 
 
-def contributions(bundle: "ModelBundle", X: np.ndarray) -> np.ndarray:
+def contributions(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
     """(people x features): the score minus the score with one feature set to the typical person's value."""
     X = np.asarray(X, dtype=np.float32)
     n, k = X.shape
@@ -104,7 +103,7 @@ def choose(columns: list[str], drop: np.ndarray, distinct: np.ndarray) -> list[l
     return chosen
 
 
-def reasons(bundle: "ModelBundle", rows: pd.DataFrame) -> list[str]:
+def reasons(bundle: ModelBundle, rows: pd.DataFrame) -> list[str]:
     """Per person (in `rows` order), the reasons that set them apart, `; `-separated, largest first."""
     columns = list(bundle.feature_columns)
     if rows.empty:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stratify.model.contributions import REASONS_PER_PERSON, reasons as contribution_reasons  # noqa: F401
+from stratify.model.contributions import REASONS_PER_PERSON  # noqa: F401
+from stratify.model.contributions import reasons as contribution_reasons
 from stratify.model.registry import ModelBundle
 from stratify.warehouse.people import query_for_people
-
 
 
 def explain(bundle: ModelBundle, rows: pd.DataFrame) -> list[str]:

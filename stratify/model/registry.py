@@ -65,7 +65,7 @@ class ModelBundle:
         return saved
 
     @classmethod
-    def from_dict(cls, saved: dict[str, Any]) -> "ModelBundle":
+    def from_dict(cls, saved: dict[str, Any]) -> ModelBundle:
         names = {f.name for f in fields(cls)}
         missing = sorted(names - set(saved) - {"promotion"})
         if missing:

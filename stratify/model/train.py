@@ -33,10 +33,9 @@ from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
-from stratify.model.evaluation import (GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability,
-                                       selected_at_capacity)
-from stratify.model.score_bands import score_bands
+from stratify.model.evaluation import GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability, selected_at_capacity
 from stratify.model.registry import ModelBundle, ModelError, load_promoted, register
+from stratify.model.score_bands import score_bands
 from stratify.rules import crisis_flags, required_columns
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
@@ -232,7 +231,7 @@ class Split:
     test: int
 
     @classmethod
-    def for_history(cls, n_snapshots: int, horizon: int) -> "Split":
+    def for_history(cls, n_snapshots: int, horizon: int) -> Split:
         test = n_snapshots - 1 - horizon
         calib = test - horizon
         if calib < 1:

@@ -12,16 +12,16 @@ import duckdb
 
 from stratify.priorities.settings import Priority
 
-S, I, B = "VARCHAR", "INTEGER", "BOOLEAN"
+S, INT, B = "VARCHAR", "INTEGER", "BOOLEAN"
 TABLES: dict[str, list[tuple[str, str]]] = {
-    "priority_list": [("priority_id", S), ("name", S), ("n_criteria", I), ("include_died", B)],
-    "crit_age": [("priority_id", S), ("criterion_id", I), ("min_age", I), ("max_age", I)],
-    "crit_event": [("priority_id", S), ("criterion_id", I), ("source", S), ("event_type", S), ("window_days", I),
-                   ("min_count", I)],
-    "crit_domain": [("priority_id", S), ("criterion_id", I), ("domain", S), ("window_days", I), ("min_count", I)],
-    "crit_register": [("priority_id", S), ("criterion_id", I), ("field", S), ("value", S)],
-    "crit_household": [("priority_id", S), ("criterion_id", I), ("min_members", I), ("with_children", B),
-                       ("others_with_domains", I), ("child_on_plan", B)],
+    "priority_list": [("priority_id", S), ("name", S), ("n_criteria", INT), ("include_died", B)],
+    "crit_age": [("priority_id", S), ("criterion_id", INT), ("min_age", INT), ("max_age", INT)],
+    "crit_event": [("priority_id", S), ("criterion_id", INT), ("source", S), ("event_type", S), ("window_days", INT),
+                   ("min_count", INT)],
+    "crit_domain": [("priority_id", S), ("criterion_id", INT), ("domain", S), ("window_days", INT), ("min_count", INT)],
+    "crit_register": [("priority_id", S), ("criterion_id", INT), ("field", S), ("value", S)],
+    "crit_household": [("priority_id", S), ("criterion_id", INT), ("min_members", INT), ("with_children", B),
+                       ("others_with_domains", INT), ("child_on_plan", B)],
 }
 
 

@@ -61,7 +61,7 @@ class AgeRange(_Model):
     max: int | None = Field(default=None, ge=0, le=120)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "AgeRange":
+    def _ordered(self) -> AgeRange:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both (whole years at the as-of date)")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -97,7 +97,7 @@ class HouseholdCriterion(_Model):
     child_on_plan: bool | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "HouseholdCriterion":
+    def _something(self) -> HouseholdCriterion:
         if all(v is None for v in (self.min_members, self.with_children, self.others_with_domains,
                                    self.child_on_plan)):
             raise ValueError("give at least one of min_members, with_children, others_with_domains, child_on_plan")
@@ -121,7 +121,7 @@ class Cohort(_Model):
         return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
-    def _some_criterion(self) -> "Cohort":
+    def _some_criterion(self) -> Cohort:
         if (self.age is None and not self.events and self.domains is None and self.household is None
                 and all(v is None for v in (self.sex, self.ethnic_group, self.lsoa21, self.teams))):
             raise ValueError("a cohort needs at least one criterion (age, events, domains, household, sex, "

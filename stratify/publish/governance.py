@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -56,7 +56,7 @@ def _what(action: str, target: str | None) -> str:
 
 def access_summary(cfg: PlaceConfig, now: datetime | None = None) -> dict[str, Any]:
     """Exports and re-identifications in the last ACCESS_DAYS days: totals per action and the newest entries."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     since = now - timedelta(days=ACCESS_DAYS)
     with connect(cfg) as con:
         cur = con.execute(read_sql(SQL_DIR / "report_access_log.sql"), {"since": since})

@@ -14,7 +14,7 @@ Every count of people goes through the place's suppression
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from stratify.config import PlaceConfig, SuppressionConfig
 from stratify.files.permissions import write_private_text
 from stratify.lists.team import TeamLists
 from stratify.publish.about_list import ListFacts, list_facts, sentences
-from stratify.publish.team_page import freshness_rows, render
 from stratify.publish.measures_section import measures_context
 from stratify.publish.suppression import suppress
+from stratify.publish.team_page import freshness_rows, render
 from stratify.publish.validation_page import SourceFreshness
 from stratify.warehouse.database import SQL_DIR, connect, read_sql
 
@@ -134,7 +134,7 @@ def overview_context(cfg: PlaceConfig, run_id: str, as_of: date, teams: dict[str
     facts = facts or list_facts(cfg, run_id, as_of, freshness)
     return {
         "place": cfg.place, "run_id": run_id, "as_of": as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "rows": rows, "total": total, "min_count": sup.min_count, "round_to": sup.round_to, "notices": list(notices),
         "trend": trend_chart(series, sup), "trend_table": trend_table(series, list(teams), sup),
         "freshness": freshness_rows(freshness), "about": sentences(facts, sup),

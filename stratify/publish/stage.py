@@ -14,34 +14,32 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from stratify import __version__
-from stratify.run.audit import record_publications
-from stratify.files.durable import fsync_dir, sha256_file
+from stratify.baseline.page import published_baseline_files
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.contract import load_contract
+from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
+from stratify.files.durable import fsync_dir, sha256_file
+from stratify.files.permissions import private_umask, restrict, restrict_tree, write_private_text
 from stratify.lists.history import save_history
 from stratify.lists.queries import load_trends
 from stratify.lists.table import load_lists
 from stratify.lists.team import EXTRA_COLUMNS, list_totals
-from stratify.files.permissions import private_umask, restrict, restrict_tree, write_private_text
-from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
+from stratify.measures import IMPACT_FILE
 from stratify.publish.about_list import TEXT_NAME, as_text, load_list_facts
 from stratify.publish.overview import TREND_RUNS, load_population, write_overview
 from stratify.publish.team_page import shown_timelines, write_team_folder
-from stratify.measures import IMPACT_FILE
+from stratify.publish.validation_page import SourceFreshness, source_freshness, stale_sources, write_validation_summary
+from stratify.run.audit import record_publications
+from stratify.run.context import RunContext, latest_link, run_dir, runs_dir, staging_dir
 from stratify.run.summaries import read_stage_summaries, write_stage_summary
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one
-from stratify.baseline.page import published_baseline_files
-
-
-from stratify.errors import PublishHeld  # noqa: E402 (raised here; defined with stratify's other errors)
 
 
 def publication_gate(cfg: PlaceConfig, ctx: RunContext) -> str | None:
@@ -255,7 +253,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
             """,
             [ctx.run_id],
         ).df()
-        model = fetch_one(con, 
+        model = fetch_one(con,
             "SELECT r.model_version, m.algorithm, m.metrics_json FROM runs r LEFT JOIN models m USING (model_version) "
             "WHERE r.run_id = $1", [ctx.run_id]
         )
@@ -270,7 +268,7 @@ def build_manifest(cfg: PlaceConfig, ctx: RunContext, written: list[dict],
         "run_id": ctx.run_id,
         "place": cfg.place,
         "as_of": ctx.as_of.isoformat(),
-        "published_at": datetime.now(timezone.utc).isoformat(),
+        "published_at": datetime.now(UTC).isoformat(),
         "stratify_version": __version__,
         "contract_version": load_contract().version,
         "config": {"path": str(cfg.path), "sha256": sha256_file(cfg.path)},

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,13 +37,13 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
+from stratify.features.sentences import crisis_summary
+from stratify.files.permissions import make_private_dir, write_private_text
 from stratify.lists.history import person_runs
 from stratify.lists.queries import AGENCIES, TIMELINE_DAYS, load_timelines
 from stratify.lists.team import TeamLists, frame_records
-from stratify.files.permissions import make_private_dir, write_private_text
-from stratify.features.sentences import crisis_summary
-from stratify.publish.people import crisis_rules_met, team_refs
 from stratify.publish.about_list import TEXT_NAME, ListFacts, as_text, list_facts, sentences
+from stratify.publish.people import crisis_rules_met, team_refs
 from stratify.publish.validation_page import SourceFreshness
 from stratify.resources import TEMPLATES_DIR
 
@@ -259,7 +259,7 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
              for tier in ("crisis", "wobbling")}
     return {
         "place": cfg.place, "team": t.team, "run_id": run_id, "as_of": as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "capacity": t.capacity, "counts": t.counts, "first_list": not t.previous_published,
         "households": households, "tiers": tiers, "changes": changes(people, t),
         "already_working": _people(t.already_working, timelines, as_of, refs, rules),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,10 @@ from stratify.contract import load_contract
 from stratify.files.permissions import write_private_text
 from stratify.publish.governance import access_summary, model_summary, register_exclusions
 from stratify.publish.measures_section import measures_context
-from stratify.run.summaries import read_stage_summaries
 from stratify.publish.suppression import Count, SuppressedCounts
 from stratify.resources import TEMPLATES_DIR
 from stratify.run.context import RunContext
+from stratify.run.summaries import read_stage_summaries
 from stratify.validate.findings import Finding, delivery_reason, detail_text
 from stratify.validate.results import finding_from_row
 from stratify.warehouse.database import SQL_DIR, connect, read_sql
@@ -232,7 +232,7 @@ def summary_context(cfg: PlaceConfig, ctx: RunContext, folder: Path, outcome: st
     docs_index = folder / "validation" / "data_docs" / "index.html"
     return {
         "place": cfg.place, "run_id": ctx.run_id, "as_of": ctx.as_of.isoformat(),
-        "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "outcome": outcome, "why": why or "", "sources": sources, "deliveries": shown, "published": published,
         "decisions": _tally(d["decision"] for d in shown),
         "data_docs": "validation/data_docs/index.html" if docs_index.exists() else None,

@@ -21,22 +21,22 @@ from __future__ import annotations
 
 import os
 from copy import copy
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell, ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from stratify.contract import load_contract
-from stratify.lists.team import EXTRA_COLUMNS, TeamLists, frame_records
-from stratify.files.permissions import FILE_MODE
 from stratify.config import PlaceConfig, SuppressionConfig
+from stratify.contract import load_contract
 from stratify.features.sentences import crisis_summary
+from stratify.files.permissions import FILE_MODE
+from stratify.lists.team import EXTRA_COLUMNS, TeamLists, frame_records
 from stratify.publish.about_list import ListFacts, list_facts, sentences
 from stratify.publish.people import crisis_rules_met, team_refs
 from stratify.publish.validation_page import SourceFreshness
@@ -245,7 +245,7 @@ def about_rows(t: TeamLists, facts: ListFacts, sup: SuppressionConfig) -> list[t
         ("wobbling", s["wobbling"]), *[("what a score means", x) for x in s["score_meaning"]],
         ("model", s["model"]), ("data", s["data"]),
         ("team", t.team), ("place", facts.place), ("run", facts.run_id),
-        ("written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")), ("capacity", t.capacity),
+        ("written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), ("capacity", t.capacity),
         ("order", "crisis first (most crisis rules met, then most contacts in 90 days), then wobbling by score; a "
                   "household stands where its highest-ranked member stands and is on the sheet of that member's tier"),
         ("ref", "the first characters of the pseudonym, enough to tell apart everyone on this team's list: say it "

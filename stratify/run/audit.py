@@ -9,23 +9,22 @@ answers "what happened on night X".
 
 from __future__ import annotations
 
-import json
-
 import errno
+import json
 import logging
 import os
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from stratify.run import lock as runlock
 from stratify.config import PlaceConfig
-from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
+from stratify.errors import WarehouseError
 from stratify.files.durable import sha256_file
 from stratify.files.permissions import restrict_place, tighten_umask
+from stratify.run import lock as runlock
+from stratify.run.context import RunContext, latest_link, run_dir, staging_dir
 from stratify.run.lock import describe
 from stratify.run.status import explain_failure, write_status
-from stratify.errors import WarehouseError
 from stratify.warehouse.connect import connect
 from stratify.warehouse.sql import fetch_one
 
@@ -34,7 +33,7 @@ RUN_STATUSES = ("running", "published", "held", "failed")
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def start_run(cfg: PlaceConfig, as_of: date, run_id: str | None = None) -> RunContext:

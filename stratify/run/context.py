@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,15 @@ class RunContext:
     as_of: date
 
     @classmethod
-    def new(cls, cfg: PlaceConfig, as_of: date, now: datetime | None = None) -> "RunContext":
-        now = now or datetime.now(timezone.utc)
+    def new(cls, cfg: PlaceConfig, as_of: date, now: datetime | None = None) -> RunContext:
+        now = now or datetime.now(UTC)
         return cls(run_id=f"{as_of:%Y%m%d}T{now:%H%M%S%f}Z", place=cfg.place, as_of=as_of)
 
     def to_dict(self) -> dict[str, str]:
         return {"run_id": self.run_id, "place": self.place, "as_of": self.as_of.isoformat()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunContext":
+    def from_dict(cls, d: dict[str, Any]) -> RunContext:
         return cls(run_id=str(d["run_id"]), place=str(d["place"]), as_of=date.fromisoformat(str(d["as_of"])))
 
 

@@ -44,7 +44,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -105,7 +105,7 @@ def stale_reason(holder: dict, run_status: Callable[[str], str | None], now: dat
     alive = holder_alive(holder)
     if alive:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     try:
         age = now - datetime.fromisoformat(holder["started_at"])
     except (KeyError, TypeError, ValueError):
@@ -161,7 +161,7 @@ def acquire(cfg: PlaceConfig, run_id: str, as_of, spans_processes: bool,
     path = lock_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     mine = {"run_id": run_id, "as_of": str(as_of), "pid": os.getpid(), "host": socket.gethostname(),
-            "proc_started": _process_started(os.getpid()), "started_at": datetime.now(timezone.utc).isoformat(),
+            "proc_started": _process_started(os.getpid()), "started_at": datetime.now(UTC).isoformat(),
             "spans_processes": spans_processes}
     with _guard(path):
         holder = read_holder(path)

@@ -36,14 +36,14 @@ STAGES: tuple[tuple[str, str], ...] = (
 )
 
 
-def stage_function(name: str) -> Callable[["PlaceConfig", "RunContext"], dict]:
+def stage_function(name: str) -> Callable[[PlaceConfig, RunContext], dict]:
     """The function that runs one stage, by stage name."""
     target = dict(STAGES)[name]
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
 
 
-def run_pipeline(cfg: "PlaceConfig", as_of: date) -> dict:
+def run_pipeline(cfg: PlaceConfig, as_of: date) -> dict:
     """Run every stage for `as_of`; record the run as published, held or failed.
 
     A held run (e.g. the register was refused) publishes nothing and is not
@@ -55,8 +55,8 @@ def run_pipeline(cfg: "PlaceConfig", as_of: date) -> dict:
     the run still `running` and closes it as failed, handing back what it
     archived but did not load (`stratify.run.audit.unclosed_runs`).
     """
-    from stratify.run.audit import finish_run, start_run
     from stratify.publish.stage import PublishHeld
+    from stratify.run.audit import finish_run, start_run
     from stratify.run.status import explain_failure, write_status
 
     ctx = start_run(cfg, as_of)

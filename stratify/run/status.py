@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stratify.config import PlaceConfig
@@ -62,7 +62,7 @@ def write_status(cfg: PlaceConfig, run_id: str | None, as_of, status: str, stage
     body = {
         "place": cfg.place, "run_id": run_id, "as_of": str(as_of) if as_of else None, "status": status,
         "stage": stage or None, "message": message or None, "action": action or None,
-        "updated_at": datetime.now(timezone.utc).isoformat(), "pid": os.getpid(), "host": socket.gethostname(),
+        "updated_at": datetime.now(UTC).isoformat(), "pid": os.getpid(), "host": socket.gethostname(),
         "last_good": last_good(cfg),
     }
     if delivery:

@@ -194,7 +194,7 @@ def rewrite_page(text: str, page: Path, root: Path, style: str, script: str) -> 
     text = CSS_IMPORT_RE.sub("", CSS_URL_RE.sub("none", text))
     for table_id, body in tables.items():
         text = re.sub(r"(<table\b[^>]*\bid=\"%s\"[^>]*>)\s*(</table\s*>)" % re.escape(table_id),
-                      lambda m: m.group(1) + body + m.group(2), text, count=1)
+                      lambda m: m.group(1) + body + m.group(2), text, count=1)  # noqa: B023 - called at once, in this iteration
     text = URL_ATTR_RE.sub("", text)
     head = (f"{MARKER}\n<style>\n{style}\n</style>\n<script>\n{script}\n</script>\n")
     note = ('<div class="stratify-offline-note">Rendered for offline reading by stratify: no scripts, styles or fonts '
@@ -230,7 +230,7 @@ def label_derived(text: str, derived: dict[str, dict[str, str]]) -> str:
             continue
         heading = bool(HEADING_TAG_RE.match(previous_tag))
 
-        def label(m: re.Match) -> str:
+        def label(m: re.Match, heading: bool = heading) -> str:
             d = derived[m.group(1)]
             named.add(m.group(1))
             title = html.escape(f"derived by stratify from the delivered {d['from']}: {d['words']}", quote=True)

@@ -95,10 +95,11 @@ def _check_persisted_connection_internals() -> None:
 
 def _check_regex_internals() -> None:
     """GX's regex metrics call `get_dialect_regex_expression(column, regex, dialect, positive)` by module-global name."""
-    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
     import importlib
 
     from great_expectations.expectations.metrics import util
+
+    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
 
     original = getattr(util, "get_dialect_regex_expression", None)
     if original is None or list(inspect.signature(original).parameters) != ["column", "regex", "dialect", "positive"]:
@@ -151,8 +152,9 @@ def _sample_value_originals() -> list[Callable]:
 
 def _check_sample_value_internals() -> None:
     """Every SQL provider of an `*.unexpected_values` metric is one of GX's sample functions (or ours around one)."""
-    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
     from great_expectations.expectations import registry
+
+    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
 
     known = set(_sample_value_originals()) | set(patched._sample_wrappers.values())
     for metric, entry in getattr(registry, "_registered_metrics", {}).items():
@@ -165,10 +167,11 @@ def _check_sample_value_internals() -> None:
 
 def _check_unique_count_internals() -> None:
     """The unique metric's SQL unexpected count is GX's generic window-condition count, as patched here."""
-    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
     from great_expectations.expectations import registry
     from great_expectations.expectations.metrics.column_map_metrics import column_values_unique
     from great_expectations.expectations.metrics.map_metric_provider import map_condition_auxilliary_methods as aux
+
+    from stratify.validate import gx_duckdb as patched  # the patched functions count as GX's own
 
     if getattr(column_values_unique, "_DUPLICATE_THRESHOLD", None) != DUPLICATE_THRESHOLD:
         raise _fail("column_values_unique._DUPLICATE_THRESHOLD changed")

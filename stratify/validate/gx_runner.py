@@ -8,7 +8,7 @@ the reasons or the Data Docs.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ class GXRunner:
             self.ran += 1
             return validation.run(
                 expectation_parameters=params, result_format=RESULT_FORMAT,
-                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)),
+                run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)),
             )
         finally:
             gx_duckdb.close_datasource(self.context, ds)

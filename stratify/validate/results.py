@@ -18,8 +18,7 @@ import duckdb
 
 from stratify.contract import Source
 from stratify.validate import findings as F
-from stratify.validate.findings import Finding
-from stratify.validate.findings import MAX_ROWS_SHOWN
+from stratify.validate.findings import MAX_ROWS_SHOWN, Finding
 from stratify.validate.suites import frame_columns
 from stratify.warehouse.database import SQL_DIR, WarehouseError, render_identifier, run_sql_file
 

@@ -33,8 +33,7 @@ from stratify.validate.gx_runner import GXRunner
 from stratify.validate.identifier_guard import identifier_findings, parquet_columns_without_digits, prepare_guard
 from stratify.validate.results import Verdict, gx_findings, not_evaluated, record_verdict
 from stratify.validate.suites import load_suite_dicts, ymd
-from stratify.validate.workspace import (WORK_CATALOG, WORK_TABLE, close_workspace, drop_work_table, load_work_table,
-                                         open_workspace)
+from stratify.validate.workspace import WORK_CATALOG, WORK_TABLE, close_workspace, drop_work_table, load_work_table, open_workspace
 from stratify.warehouse.database import SQL_DIR, connect, run_sql_file
 
 NO_REGISTER = ("no person register has been accepted yet, so the pseudonyms cannot be checked against it "

@@ -42,14 +42,13 @@ def after(real):
 
 def main() -> None:
     config, as_of, point = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3]
-    import stratify.run.audit
     import stratify.features.build
+    import stratify.ingest.discover
     import stratify.ingest.load
     import stratify.publish.stage
+    import stratify.run.audit
     from stratify.config import load_config
     from stratify.run.pipeline import run_pipeline
-
-    import stratify.ingest.discover
 
     cfg = load_config(config)
     real_discover = stratify.ingest.discover.discover_deliveries

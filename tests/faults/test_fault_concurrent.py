@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import HERE, NIGHT2, PROJECT, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_status
+
 from stratify.config import PlaceConfig
 from stratify.run.lock import lock_path
 

@@ -36,14 +36,13 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import NIGHT1, NIGHT2, PROJECT, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_status
 
-from conftest import (NIGHT1, NIGHT2, PROJECT, deliver_night2, lists_state, published_tree, quiet_run, raw_state,
-                      run_status)
 from stratify.config import PlaceConfig
 
 pytestmark = pytest.mark.slow  # ~1 minute together on two busy cores (each test a few seconds, plus the session place)
@@ -326,7 +325,7 @@ def promote_model(cfg: PlaceConfig, path: Path) -> None:
     con = duckdb.connect(str(cfg.warehouse))
     try:
         con.execute("INSERT INTO models VALUES ($1, $2, $3, $4, $5, 6, 'hgb', $6, '{}', true, NULL)",
-                    ["20261120-hgb-faulty00", datetime.now(timezone.utc), NIGHT1, NIGHT1 - timedelta(days=365),
+                    ["20261120-hgb-faulty00", datetime.now(UTC), NIGHT1, NIGHT1 - timedelta(days=365),
                      NIGHT1, str(path)])
     finally:
         con.close()
@@ -392,7 +391,7 @@ def test_g_run_across_the_end_of_bst(place, monkeypatch):
 
             def timed(c, ctx):
                 clock.move_to(start + (end - start) * next(steps) / len(stratify.run.pipeline.STAGES))
-                seen.append((name, ctx.run_id, ctx.as_of, datetime.now(timezone.utc)))
+                seen.append((name, ctx.run_id, ctx.as_of, datetime.now(UTC)))
                 return fn(c, ctx)
             return timed
         monkeypatch.setattr(stratify.run.pipeline, "stage_function", stage_function)
@@ -400,7 +399,7 @@ def test_g_run_across_the_end_of_bst(place, monkeypatch):
         monkeypatch.undo()
     assert result["status"] == "published", result
     assert datetime.now(london).utcoffset() is not None
-    assert seen[-1][3] >= end.astimezone(timezone.utc) - timedelta(minutes=1)  # publish ran after 02:00
+    assert seen[-1][3] >= end.astimezone(UTC) - timedelta(minutes=1)  # publish ran after 02:00
     assert {s[1] for s in seen} == {result["run_id"]} and {s[2] for s in seen} == {as_of}
     assert result["run_id"].startswith("20261024T")
     manifest = json.loads((cfg.out / "latest" / "manifest.json").read_text(encoding="utf-8"))

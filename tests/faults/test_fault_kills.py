@@ -16,9 +16,8 @@ import os
 
 import duckdb
 import pytest
+from conftest import NIGHT2, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_killed, run_status
 
-from conftest import (NIGHT2, deliver_night2, lists_state, published_tree, quiet_run, raw_state, run_killed,
-                      run_status)
 from stratify.run.lock import lock_path
 
 pytestmark = pytest.mark.slow
