@@ -86,10 +86,11 @@ _CHECKOUT_KEY = pytest.StashKey[dict]()
 AIRFLOW_MODULES = {"test_dags.py", "test_e2e_dag.py", "test_many_places.py"}
 # Seconds each slow group took on one idle core; the longest go first, so that
 # neither worker is left with a long group at the end. Unlisted groups: 0.
-GROUP_SECONDS = {"tests/test_airflow_ui.py": 300, "faults": 110, "airflow": 100, "tests/test_install.py": 40,
+GROUP_SECONDS = {"tests/test_airflow_ui.py": 300, "tests/test_celery_deployment.py": 200, "faults": 110, "airflow": 100, "tests/test_install.py": 40,
                  "tests/test_broken_deliveries.py": 70, "tests/test_bench.py": 50,
                  "tests/test_model.py": 45, "tests/test_lists.py": 30, "tests/test_report.py": 30,
-                 "tests/test_validate.py": 25, "tests/test_encryption.py": 20}
+                 "tests/test_validate.py": 25, "tests/test_encryption.py": 20,
+                 "tests/test_app_browser.py": 60, "tests/test_impact.py": 20, "tests/test_costs.py": 20}
 
 
 def xdist_group(nodeid: str) -> str:
