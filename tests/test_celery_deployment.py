@@ -329,7 +329,7 @@ def test_a_lock_taken_on_another_host_is_judged_by_its_run_not_its_process(tmp_p
     from stratify.run import lock
 
     path = write_place(tmp_path / "place", "place")
-    (path.parent / "neighbourhoods.csv").write_text("lsoa,team\nE01000001,NT01\n", encoding="utf-8")
+    (path.parent / "neighbourhoods.csv").write_text("lsoa21,team\nE01000001,NT01\n", encoding="utf-8")
     cfg = load_config(path)
     elsewhere = {"run_id": "20261120-af-elsewhere", "as_of": AS_OF.isoformat(), "pid": 1, "proc_started": None,
                  "host": "worker-b.elsewhere.invalid", "started_at": _now().isoformat(), "spans_processes": True}

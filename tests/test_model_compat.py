@@ -75,7 +75,8 @@ def _promote(cfg, model_path) -> None:
     from stratify.warehouse.database import connect
 
     with connect(cfg) as con:
-        con.execute("INSERT INTO models VALUES ('v-old', $1, DATE '2026-01-01', DATE '2025-01-01', DATE '2025-12-01', "
+        con.execute("INSERT INTO models (model_version, trained_at, as_of, data_from, data_to, "
+                    "horizon_months, algorithm, path, metrics_json, promoted) VALUES ('v-old', $1, DATE '2026-01-01', DATE '2025-01-01', DATE '2025-12-01', "
                     "6, 'hist', $2, '{}', true)", [datetime.now(UTC), str(model_path)])
 
 

@@ -478,7 +478,8 @@ def test_ig_page_shows_opt_outs_access_log_and_the_model_with_unmeasurable_gaps(
                             "largest_gap": {"recall": 0.06, "false_positive_rate": 0.0}}}
     now = datetime.now(UTC)
     with connect(cfg) as con:
-        con.execute("INSERT INTO models VALUES ('20261101-gra-abc12345', $1, DATE '2026-11-01', DATE '2024-01-01', "
+        con.execute("INSERT INTO models (model_version, trained_at, as_of, data_from, data_to, "
+                    "horizon_months, algorithm, path, metrics_json, promoted) VALUES ('20261101-gra-abc12345', $1, DATE '2026-11-01', DATE '2024-01-01', "
                     "DATE '2026-05-01', 6, 'gradient_boosting', 'm.joblib', $2, true)", [now, json.dumps(metrics)])
         con.execute("INSERT INTO access_log VALUES ($1, 'a.officer', 'export_list', $2, 'huddle on Tuesday', 3)",
                     [now, json.dumps({"team": "NT01", "run_id": "r1", "output": "/x.csv"})])

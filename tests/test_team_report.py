@@ -333,7 +333,7 @@ def test_rules_met_read_back_from_the_severity_scoring_writes(tmp_path):
                        "crisis_rules": ["smd_3plus; high_intensity_ae; high_intensity_police", "smd_3plus", ""],
                        "crisis_reasons": ["x; y; z", "x", ""], "health_events_90d": [40, 3, 0],
                        "police_events_90d": [7, 0, 0], "smd_domains_365d": [4, 3, 0]})
-    severity = score_frame(cfg, None, df)["severity"]
+    severity = score_frame(cfg, df, None)["severity"]
     assert [crisis_rules_met(v) for v in severity[:2]] == [3, 1]
 
 

@@ -43,3 +43,27 @@ def handoff_reason(assessments_12m: int) -> str | None:
         return None
     return (f"{assessments_12m} assessments, referrals or front-door contacts across agencies in 12 months "
             "(told their story again and again)")
+
+
+def household_cost_text(cost_12m: float, cost_prev_12m: float, price_year: str) -> str:
+    """The household's yearly cost and its trend, as an estimate at the table's prices (never an invoice)."""
+    now, before = float(cost_12m or 0), float(cost_prev_12m or 0)
+    if before > 0 and abs(now - before) / before >= 0.05:
+        trend = f"{'up' if now > before else 'down'} from £{before:,.0f} the year before"
+    elif before > 0:
+        trend = "about the same as the year before"
+    else:
+        trend = "nothing costed the year before"
+    return f"Household: estimated £{now:,.0f} of public cost in the last 12 months at {price_year} prices ({trend})"
+
+
+def cost_sentences(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, person_ids: Iterable[str]) -> dict[str, str]:
+    """Each person's `person_cost_summary(...).sentence()` (a person not costed tonight is left out)."""
+    from stratify.costs.person import person_cost_summary
+
+    out = {}
+    for pid in dict.fromkeys(person_ids):
+        summary = person_cost_summary(con, cfg, pid)
+        if summary is not None:
+            out[pid] = summary.sentence()
+    return out

@@ -14,6 +14,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from stratify.config import PlaceConfig
+from stratify.costs.list_columns import handoff_reason, list_columns, people_in_priorities
 from stratify.lists.history import previous_lists, read_history
 from stratify.lists.outcomes import SNOOZING, WITHDRAWING
 from stratify.lists.queries import read_candidates, read_outcomes, read_status
@@ -33,6 +34,7 @@ def rank_lists(cfg: PlaceConfig, ctx: RunContext) -> dict:
     """
     teams = assemble_lists(cfg, ctx, previous_lists(cfg))
     explained = explain_shown(cfg, ctx, teams)
+    add_cost_columns(cfg, teams)
     rows = save_lists(cfg, ctx, teams)
     withdrawn = {code: sum(t.withdrawn.get(code, 0) for t in teams.values()) for code in WITHDRAWING}
     summary = {"teams": len(teams), "rows": rows, "explained": explained, **list_totals(teams),
@@ -49,6 +51,8 @@ def assemble_lists(cfg: PlaceConfig, ctx: RunContext, previous: dict[str, pd.Dat
         outcomes = read_outcomes(con, ctx.as_of)
         history = read_history(con, outcomes.loc[outcomes["status_outcome"].isin(SNOOZING), "person_id"])
         status = read_status(con, pd.concat(earlier) if earlier else [])
+        if cfg.lists.priorities_only:  # before capacity: the places go to people under a priority
+            candidates = candidates[candidates["person_id"].isin(people_in_priorities(con))]
     teams = {}
     for team in cfg.teams:
         teams[team] = build_team_lists(
@@ -74,6 +78,41 @@ def explain_shown(cfg: PlaceConfig, ctx: RunContext, teams: dict[str, TeamLists]
         empty = ~f["reasons"].map(lambda r: isinstance(r, str) and bool(r))
         f.loc[empty, "reasons"] = ""
     return len(found)
+
+
+COST_COLUMNS = ("cost_12m_gbp", "assessments_12m", "priorities", "household_cost_12m_gbp",
+                "household_cost_prev_12m_gbp")
+
+
+def add_cost_columns(cfg: PlaceConfig, teams: dict[str, TeamLists]) -> None:
+    """Give every person the lists show (ranked, already working, snoozed) the costs stage's columns.
+
+    `cost_12m_gbp`, `assessments_12m`, `priorities` (the contract's optional
+    list columns), the household's cost this year and the year before (the
+    pages' trend), and the handoff reason after the person's other reasons
+    when their handoffs stand out (`handoff_reason`).
+    """
+    frames = [f for t in teams.values() for f in (t.listed, t.already_working, t.snoozed) if not f.empty]
+    ids = [pid for f in frames for pid in f["person_id"]]
+    if not ids:
+        return
+    with connect(cfg) as con:
+        found = list_columns(con, cfg, ids).set_index("person_id")
+    for f in frames:
+        for col in COST_COLUMNS:
+            f[col] = f["person_id"].map(found[col]).to_numpy()
+        for col in ("cost_12m_gbp", "household_cost_12m_gbp", "household_cost_prev_12m_gbp"):
+            f[col] = f[col].astype(float)
+        f["assessments_12m"] = f["assessments_12m"].astype(int)
+        f["reasons"] = [_with_handoffs(r, n) for r, n in zip(f["reasons"], f["assessments_12m"])]
+
+
+def _with_handoffs(reasons, assessments_12m) -> str:
+    extra = handoff_reason(int(assessments_12m))
+    reasons = reasons if isinstance(reasons, str) else ""
+    if not extra:
+        return reasons
+    return f"{reasons}; {extra}" if reasons else extra
 
 
 def reasons_for(cfg: PlaceConfig, ctx: RunContext, person_ids) -> dict[str, str]:

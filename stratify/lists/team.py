@@ -13,7 +13,8 @@ from stratify.lists.outcomes import outcome_sections
 from stratify.lists.rank import TIERS, rank_team
 
 # The contract's columns first (stratify/contract.yaml: published_list), then ours.
-EXTRA_COLUMNS = ("household_rank", "household_listed", "household_members", "last_outcome", "last_outcome_date",
+# cost_12m_gbp, assessments_12m, priorities: the contract's optional columns, from the costs stage.
+EXTRA_COLUMNS = ("cost_12m_gbp", "assessments_12m", "priorities", "household_rank", "household_listed", "household_members", "last_outcome", "last_outcome_date",
                  "note")
 SECTION_COLUMNS = ("person_id", "household_id", "tier", "score", "reasons", "agencies", "outcome", "outcome_date")
 # What `TeamLists.counts` holds, in this order.

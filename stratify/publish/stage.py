@@ -68,6 +68,9 @@ def write_list(path: Path, rows: pd.DataFrame) -> None:
     columns = list(load_contract().list_columns) + [c for c in EXTRA_COLUMNS if c not in load_contract().list_columns]
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = rows.assign(score=rows["score"].map(lambda s: f"{s:.4f}"), household_id=rows["household_id"].fillna(""))
+    for col, text in (("cost_12m_gbp", "{:.2f}"), ("assessments_12m", "{:.0f}")):  # the costs stage's columns
+        if col in rows.columns:
+            rows[col] = rows[col].map(lambda v, text=text: "" if pd.isna(v) else text.format(float(v)))
     rows.reindex(columns=columns).to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL,
                                          lineterminator="\n")
 
@@ -209,6 +212,12 @@ def check_list_file(path: Path, expected_rows: int | None, pseudonym: str) -> li
         "change": ~df["change"].isin(contract.raw["published_list"]["changes"]),
         "score": ~pd.to_numeric(df["score"], errors="coerce").between(0, 1),
     }
+    optional = {  # the contract's columns a list may carry beyond the required ones, when it does
+        "cost_12m_gbp": lambda c: ~c.str.fullmatch(r"\d+\.\d\d"),
+        "assessments_12m": lambda c: ~c.str.fullmatch(r"\d+"),
+        "priorities": lambda c: (c != "") & ~c.str.fullmatch(r"[A-Za-z0-9_.-]+(; [A-Za-z0-9_.-]+)*"),
+    }
+    checks.update({col: rule(df[col]) for col, rule in optional.items() if col in df.columns})
     for col, bad in checks.items():
         if bad.any():
             first = int(bad.to_numpy().argmax()) + 2  # file line: header is line 1

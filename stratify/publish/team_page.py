@@ -37,6 +37,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from stratify.config import PlaceConfig
+from stratify.costs.list_columns import cost_sentences, household_cost_text
 from stratify.features.sentences import crisis_summary
 from stratify.files.permissions import make_private_dir, write_private_text
 from stratify.lists.history import person_runs
@@ -46,6 +47,7 @@ from stratify.publish.about_list import TEXT_NAME, ListFacts, as_text, list_fact
 from stratify.publish.people import crisis_rules_met, team_refs
 from stratify.publish.validation_page import SourceFreshness
 from stratify.resources import TEMPLATES_DIR
+from stratify.warehouse.database import connect
 
 TEMPLATES = TEMPLATES_DIR
 AGENCY_LABELS = {"health": "Health", "social_care": "Social care", "housing": "Housing", "police": "Police"}
@@ -202,7 +204,7 @@ def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) 
 
 
 def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date, refs: dict[str, str],
-            rules: int) -> list[dict[str, Any]]:
+            rules: int, price_year: str = "", costs: dict[str, str] | None = None) -> list[dict[str, Any]]:
     empty = Weeks([], [], [])
     out = []
     for r in frame_records(frame):
@@ -219,8 +221,24 @@ def _people(frame: pd.DataFrame, timelines: dict[str, Weeks], as_of: date, refs:
             "reason_list": [x for x in str(r.get("reasons") or "").split("; ") if x],
             "agency_list": [AGENCY_LABELS.get(a, a) for a in str(r.get("agencies") or "").split("; ") if a],
             "timeline": timeline(timelines.get(r["person_id"], empty), as_of),
+            # the costs stage's figures: estimates at the table's prices, never an invoice
+            "household_cost": ("" if _blank(r.get("household_cost_12m_gbp")) else
+                               household_cost_text(r["household_cost_12m_gbp"], r.get("household_cost_prev_12m_gbp"),
+                                                   price_year)),
+            "cost_sentence": (costs or {}).get(r["person_id"], ""),
+            "priority_list": [x for x in str(r.get("priorities") or "").split("; ") if x and x != "nan"],
         })
     return out
+
+
+def _blank(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def priority_sections(cfg: PlaceConfig, people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The place's priorities, in configuration order, each with the listed people under it (the page's filter)."""
+    return [{"id": p.id, "name": p.name,
+             "people": [q for q in people if p.id in q.get("priority_list", ())]} for p in cfg.priorities]
 
 
 def freshness_rows(freshness: list[SourceFreshness]) -> list[dict[str, Any]]:
@@ -236,11 +254,15 @@ def changes(people: list[dict[str, Any]], t: TeamLists) -> dict[str, Any]:
 
 def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, freshness: list[SourceFreshness],
                  timelines: dict[str, Weeks], files: dict[str, str], notices: list[str] = (),
-                 facts: ListFacts | None = None) -> dict[str, Any]:
-    """Everything the team's page shows, for this team's people only (the template lays it out)."""
+                 facts: ListFacts | None = None, costs: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the team's page shows, for this team's people only (the template lays it out).
+
+    `costs`: each listed person's cost sentence (`cost_sentences`), when the night costed them.
+    """
     refs, rules = team_refs(t), len(cfg.rules)
     facts = facts or list_facts(cfg, run_id, as_of, freshness)
-    people = _people(t.listed, timelines, as_of, refs, rules)
+    price_year = cfg.costs.price_year if cfg.costs else ""
+    people = _people(t.listed, timelines, as_of, refs, rules, price_year, costs)
     households: list[dict[str, Any]] = []
     for p in people:
         if not households or households[-1]["rank"] != p["household_rank"]:
@@ -262,8 +284,11 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
         "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "capacity": t.capacity, "counts": t.counts, "first_list": not t.previous_published,
         "households": households, "tiers": tiers, "changes": changes(people, t),
-        "already_working": _people(t.already_working, timelines, as_of, refs, rules),
-        "snoozed": _people(t.snoozed, timelines, as_of, refs, rules),
+        "already_working": _people(t.already_working, timelines, as_of, refs, rules, price_year),
+        "snoozed": _people(t.snoozed, timelines, as_of, refs, rules, price_year),
+        "priorities": priority_sections(cfg, people),
+        "costed": any(p["household_cost"] for p in people), "price_year": price_year,
+        "unit_costs": cfg.costs.source_text if cfg.costs else "",
         "dropped": [{**d, "ref": refs[d["person_id"]]} for d in t.dropped.to_dict("records")],
         "freshness": freshness_rows(freshness), "about": sentences(facts, cfg.suppression),
         "timeline_from": (as_of - timedelta(days=TL_WEEKS * 7 - 1)).strftime("%B %Y"),
@@ -333,7 +358,9 @@ def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t:
     about = write_private_text(folder / TEXT_NAME, as_text(facts, cfg.suppression, t.team))
     note(about, None)
     files = {"list": own_list.name, "workbook": book.name, "about": about.name, **SECTION_FILES}
+    with connect(cfg) as con:
+        costs = cost_sentences(con, cfg, t.listed["person_id"]) if "cost_12m_gbp" in t.listed else {}
     page = render("team_report.html.j2",
-                  team_context(cfg, run_id, as_of, t, freshness, timelines, files, notices, facts))
+                  team_context(cfg, run_id, as_of, t, freshness, timelines, files, notices, facts, costs))
     note(write_private_text(folder / "report.html", page), None)
     return written

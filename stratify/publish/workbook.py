@@ -43,7 +43,7 @@ from stratify.publish.validation_page import SourceFreshness
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HEADER_FILL = PatternFill("solid", fgColor="DDE3EA")
-WRAPPED = {"reasons", "detail", "note", "why ranked", "agencies", "reason", "value"}
+WRAPPED = {"reasons", "detail", "note", "why ranked", "agencies", "reason", "value", "priorities"}
 NUMBERS = ("score", "previous_score")  # shown with four decimals
 BOLD = Font(bold=True)
 TOP, WRAPPED_TOP = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top")
@@ -51,6 +51,7 @@ MAX_WIDTH, MIN_WIDTH = 60, 6
 # Columns kept narrow whatever their content: identifiers (the cell holds the whole value) and short codes.
 FIXED_WIDTHS = {"person_id": 12, "household_id": 12, "ref": 7, "rank": 6, "agencies": 20, "note": 24, "detail": 45,
                 "why ranked": 14, "household_rank": 9, "household_listed": 9, "household_members": 9,
+                "cost_12m_gbp": 9, "assessments_12m": 7, "priorities": 10,  # the costs stage's columns
                 "item": 20, "value": 110}  # the About sheet
 HEADER = Alignment(wrap_text=True, vertical="bottom")
 
@@ -227,7 +228,14 @@ def write_workbook(path: Path, t: TeamLists, place: str | PlaceConfig, run_id: s
                       ListFacts(place=name, run_id=run_id, as_of=as_of, rules=tuple(r.description for r in DEFAULT_RULES),
                                 freshness=tuple(freshness)))
     about = wb.create_sheet("About")
-    write_sheet(about, pd.DataFrame(about_rows(t, facts, sup), columns=["item", "value"]), ["item", "value"], "")
+    rows = about_rows(t, facts, sup)
+    if cfg is not None and cfg.costs is not None and "cost_12m_gbp" in t.listed:  # where the figures come from
+        rows.append(("cost_12m_gbp", f"estimated public cost of the person's interactions in the 365 days to "
+                                     f"{as_of.isoformat()}, at {cfg.costs.price_year} prices, from "
+                                     f"{cfg.costs.source_text}: unit costs, not an invoice"))
+        rows.append(("assessments_12m", "assessments, referrals and front-door contacts across agencies in those days"))
+        rows.append(("priorities", "the place's priorities the person falls under (filter the column to see one)"))
+    write_sheet(about, pd.DataFrame(rows, columns=["item", "value"]), ["item", "value"], "")
     print_setup(about, header, footer)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)  # 0o640 from the moment it exists
     os.fchmod(fd, FILE_MODE)

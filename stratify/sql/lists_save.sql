@@ -39,7 +39,13 @@ SELECT
     CAST(previous_tier AS VARCHAR)    AS previous_tier,
     CAST(previous_score AS DOUBLE)    AS previous_score,
     CAST(drop_reason AS VARCHAR)      AS drop_reason,     -- dropped: died, left the register, moved team, ...
-    CAST(drop_detail AS VARCHAR)      AS drop_detail
+    CAST(drop_detail AS VARCHAR)      AS drop_detail,
+    -- listed / already_working / snoozed: from the costs stage (stratify/costs/list_columns.py)
+    CAST(cost_12m_gbp AS DECIMAL(14, 2))  AS cost_12m_gbp,      -- the person's cost in the 365 days to the as-of date
+    CAST(assessments_12m AS INTEGER)      AS assessments_12m,   -- their handoffs in those days
+    CAST(priorities AS VARCHAR)           AS priorities,        -- '; '-separated priority ids, config order
+    CAST(household_cost_12m_gbp AS DECIMAL(14, 2))      AS household_cost_12m_gbp,       -- the household's, same days
+    CAST(household_cost_prev_12m_gbp AS DECIMAL(14, 2)) AS household_cost_prev_12m_gbp   -- the 365 days before
 FROM lists_in;
 
 CREATE OR REPLACE TABLE list_teams AS

@@ -74,27 +74,11 @@ from typing import Any
 import duckdb
 
 from stratify.validate.gx_internals import (  # noqa: F401 (re-exported: the names the patches and tests use)
-    DIALECT,
-    DUCKDB_ENGINE_VERSION,
-    DUPLICATE_THRESHOLD,
-    GX_VERSION,
-    REGEX_METRIC_MODULES,
-    SAMPLE_METRIC_SUFFIX,
-    SAMPLE_VALUE_FUNCTIONS,
-    SQL_ENGINE,
-    UNIQUE_COUNT_METRIC,
-    GXInternalsChanged,
-    _check_connection_wrapper,
-    _check_persisted_connection_internals,
-    _check_primary_key_internals,
-    _check_query_recovery_internals,
-    _check_regex_internals,
-    _check_sample_value_internals,
-    _check_unique_count_internals,
-    _check_versions,
-    _fail,
-    _sample_value_originals,
-)
+    DIALECT, DUCKDB_ENGINE_VERSION, DUPLICATE_THRESHOLD, GX_VERSION, REGEX_METRIC_MODULES, SAMPLE_METRIC_SUFFIX,
+    SAMPLE_VALUE_FUNCTIONS, SQL_ENGINE, UNIQUE_COUNT_METRIC, GXInternalsChanged, _check_connection_wrapper,
+    _check_persisted_connection_internals, _check_primary_key_internals, _check_query_recovery_internals,
+    _check_regex_internals, _check_sample_value_internals, _check_unique_count_internals, _check_versions, _fail,
+    _sample_value_originals)
 
 _installed = False
 _original_unique_count: Callable | None = None
