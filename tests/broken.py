@@ -259,7 +259,7 @@ CASES: tuple[Case, ...] = (
     Case("missing column", f"health_{STAMP}_8.csv", _missing_column, reason=("required column event_type is missing",)),
     Case("extra column", f"health_{STAMP}_9.csv", _extra_column,
          reason=("ward_note", "not in the contract", "data minimisation")),
-    Case("wrong type in csv", f"health_{STAMP}_10.csv", _csv_with(_set(5, "length_of_stay_days", "three")),
+    Case("wrong type in csv", f"health_{STAMP}_10.csv", _csv_with(_set(5, "length_of_stay_days", "threeish")),
          reason=("length_of_stay_days", "an integer written as a whole number", f"1 of {N} rows", "data row 6")),
     Case("wrong type in parquet (stay as text)", f"health_{STAMP}_11.parquet", _parquet_string_stay,
          reason=("length_of_stay_days", "an integer written as a whole number", f"1 of {N} rows", "data row 8")),

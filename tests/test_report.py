@@ -570,3 +570,21 @@ def test_failed_only_button_works_offline_in_a_browser(night, tmp_path):
     hidden, visible = map(int, re.fullmatch(r"hidden (\d+) failed-visible (\d+)", title).groups())
     assert hidden >= 20  # the checks that passed
     assert visible >= 2  # the two that failed stay in view
+
+
+def test_the_ig_page_counts_linkage_problems_and_moves_recorded_by_the_teams(tmp_path):
+    """wrong_person is a linkage problem: the IG page counts it (suppressed), beside moved_away."""
+    import json as _json
+    from types import SimpleNamespace
+
+    from stratify.publish.governance import register_exclusions
+    from stratify.run.context import RunContext, staging_dir
+
+    cfg = SimpleNamespace(out=tmp_path / "out", place="p", suppression=SuppressionConfig(min_count=10, round_to=5))
+    ctx = RunContext("r-linkage", "p", date(2026, 11, 20))
+    stages = staging_dir(cfg, ctx) / "stages"
+    stages.mkdir(parents=True)
+    (stages / "link.json").write_text(_json.dumps({"registered": 1200, "opted_out": 20, "died": 3, "no_team": 0}))
+    (stages / "rank.json").write_text(_json.dumps({"withdrawn": {"wrong_person": 12, "moved_away": 2}}))
+    shown = register_exclusions(cfg, ctx)
+    assert shown["wrong_person"] == "10" and shown["moved_away"] == "<10"

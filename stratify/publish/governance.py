@@ -1,7 +1,9 @@
 """What the IG page says beyond the deliveries: who the register left out, who saw what, which model scores.
 
 - `register_exclusions`: people with the national data opt-out left out and
-  people who died removed tonight (the link stage's counts), suppressed.
+  people who died removed tonight (the link stage's counts), and people a team
+  recorded as `wrong_person` (a linkage problem) or `moved_away` (the rank
+  stage's), suppressed.
 - `access_summary`: exports and re-identifications from `access_log` in the
   last `ACCESS_DAYS` days: who, when, why, what, how many people (suppressed).
 - `model_summary`: the promoted wobbling model's version and its fairness
@@ -33,10 +35,15 @@ GAP_METRICS = {"recall": "recall (share of people entering crisis who were liste
 
 def register_exclusions(cfg: PlaceConfig, ctx: RunContext) -> dict[str, str] | None:
     """Tonight's register: registered, opted out (left out), died (removed), no team; None if not linked tonight."""
-    link = read_stage_summaries(cfg, ctx).get("link")
+    stages = read_stage_summaries(cfg, ctx)
+    link = stages.get("link")
     if not link:
         return None
-    return {k: Count(link.get(k)).shown(cfg.suppression) for k in ("registered", "opted_out", "died", "no_team")}
+    shown = {k: Count(link.get(k)).shown(cfg.suppression) for k in ("registered", "opted_out", "died", "no_team")}
+    withdrawn = (stages.get("rank") or {}).get("withdrawn") or {}  # outcomes that take a person off a list
+    shown["wrong_person"] = Count(int(withdrawn.get("wrong_person", 0))).shown(cfg.suppression)
+    shown["moved_away"] = Count(int(withdrawn.get("moved_away", 0))).shown(cfg.suppression)
+    return shown
 
 
 def _what(action: str, target: str | None) -> str:
