@@ -116,7 +116,7 @@ def cmd_export_list(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     r = export_list(cfg, args.team, args.user, args.reason, args.to)
     print(f"exported team {r['team']}'s list ({r['people']} people, run {r['run_id']}) owner-only to "
-          f"{r['output']}; logged in access_log")
+          f"{r['output']}, with what the list is and is not in {r['about']}; logged in access_log")
     return 0
 
 

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from helpers import pid, write_place
-from stratify.access.reidentify import AccessRefused, export_list, read_person_ids, reidentify
+from stratify.access.reidentify import AccessRefused, NotPublished, export_list, read_person_ids, reidentify
 from stratify.cli import main
 from stratify.files.durable import sha256_file
 from stratify.run.audit import record_publications
@@ -20,6 +20,7 @@ from stratify.warehouse.database import connect
 RUN_ID = "20261120T020000000000Z"
 
 REASON = "NT01 case conference on 24 November"
+ABOUT = "About this list (team NT01)\n\nThis list supports a professional's judgement; it decides nothing.\n"
 # identifying values the lookup holds; none may ever appear in a message or in the log
 NAMES = {n: f"Person Surname{n:03d}" for n in range(1, 11)}
 NHS = {n: f"94345{n:05d}" for n in range(1, 11)}
@@ -40,6 +41,8 @@ def place(tmp_path):
         "rank,person_id,household_id,tier,score,reasons,agencies,change\n"
         f"1,{pid(3)},,crisis,0.9,r,health,new\n2,{pid(1)},,crisis,0.8,r,police,new\n"
         f"3,{pid(42)},,wobbling,0.3,r,housing,new\n", encoding="utf-8")
+    (run / "teams" / "NT01").mkdir(parents=True)
+    (run / "teams" / "NT01" / "about_this_list.txt").write_text(ABOUT, encoding="utf-8")
     publish(cfg, run)
     return cfg, lookup, tmp_path / "me"
 
@@ -48,6 +51,8 @@ def publish(cfg, run) -> None:
     """Record the run's lists in `publications` and point `latest` at it, as the publish stage does."""
     files = [{"team": p.stem, "path": f"lists/{p.name}", "rows": 3, "sha256": sha256_file(p)}
              for p in sorted((run / "lists").glob("*.csv"))]
+    files += [{"team": p.parent.name, "path": p.relative_to(run).as_posix(), "rows": None, "sha256": sha256_file(p)}
+              for p in sorted((run / "teams").glob("*/about_this_list.txt"))]
     record_publications(cfg, RunContext(run.name, cfg.place, date(2026, 11, 20)), files)
     latest = cfg.out / "latest"
     if latest.is_symlink():
@@ -191,9 +196,27 @@ def test_export_list_copies_the_published_list_owner_only_and_logs(place, capsys
     facts = json.loads(target)
     assert facts["team"] == "NT01" and facts["run_id"] == "20261120T020000000000Z" and facts["output"] == str(out)
     assert len(facts["sha256"]) == 64
+    # the list's own words go with it, owner-only, and the log says where
+    about = me / "nt01.about_this_list.txt"
+    assert about.read_text(encoding="utf-8") == ABOUT and stat.S_IMODE(about.stat().st_mode) == 0o600
+    assert facts["about"] == str(about) and str(about) in printed.out
     with pytest.raises(AccessRefused, match="already exists"):
         export_list(cfg, "NT01", "Bob Lead", REASON, out)
     assert len(access_log(cfg)) == 1
+
+
+def test_export_list_refuses_a_list_without_its_words_and_never_overwrites_them(place):
+    cfg, _, me = place
+    (me / "x.about_this_list.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(AccessRefused, match="x.about_this_list.txt already exists"):
+        export_list(cfg, "NT01", "bob", REASON, me / "x.csv")
+    assert (me / "x.about_this_list.txt").read_text(encoding="utf-8") == "mine"
+    # a run whose about file was changed after publication: nothing is exported
+    run = cfg.out / "latest"
+    (run / "teams" / "NT01" / "about_this_list.txt").write_text("edited", encoding="utf-8")
+    with pytest.raises(NotPublished, match="about_this_list.txt is not the file published"):
+        export_list(cfg, "NT01", "bob", REASON, me / "y.csv")
+    assert sorted(p.name for p in me.iterdir()) == ["x.about_this_list.txt"] and access_log(cfg) == []
 
 
 def test_export_list_refusals(place):

@@ -38,6 +38,7 @@ from pathlib import Path
 from stratify.config import TEAM_RE, PlaceConfig
 from stratify.errors import AccessRefused, NotPublished
 from stratify.files.durable import sha256_file
+from stratify.publish.about_list import TEXT_NAME
 from stratify.run.audit import log_access
 from stratify.run.context import published_run
 
@@ -153,28 +154,51 @@ def reidentify(cfg: PlaceConfig, list_path: str | Path, lookup_path: str | Path,
 
 
 def export_list(cfg: PlaceConfig, team: str, user: str, reason: str, to: str | Path) -> dict:
-    """Copy a team's currently published list to `to` (0o600), after logging the export."""
+    """Copy a team's currently published list to `to` (0o600), after logging the export.
+
+    The list's own words go with it: the run's `about_this_list.txt` for the
+    team (what the list is and is not, what crisis, wobbling and a score mean,
+    the model and how fresh each source is) is written beside the copy as
+    `<name>.about_this_list.txt`, so a list out of the pipeline still says that
+    it supports a professional's judgement and decides nothing.
+    """
     user, reason = check_request(user, reason)
     if not TEAM_RE.match(team or ""):
         raise AccessRefused("--team must be a team code (letters, digits, _ or -)")
     target = check_output_path(cfg, to)
+    about_target = check_output_path(cfg, target.with_name(f"{target.stem}.{TEXT_NAME}"))
     run = published_run(cfg)
-    source, name = run.folder / "lists" / f"{team}.csv", f"lists/{team}.csv"
+    name = f"lists/{team}.csv"
     if name not in run.files:
         known = sorted(Path(p).stem for p in run.files if p.startswith("lists/") and p.endswith(".csv"))
         raise AccessRefused(f"no published list for team {team} in {run.folder / 'lists'}"
                             + (f"; teams with lists: {', '.join(known)}" if known else "; it published no lists"))
+    source = run.folder / name
+    data = _published_bytes(run, name)
+    about_name = next((n for n in (f"teams/{team}/{TEXT_NAME}", f"lists/{TEXT_NAME}") if n in run.files), None)
+    if about_name is None:
+        raise NotPublished(f"run {run.run_id} published no {TEXT_NAME} for team {team}; a list is not exported "
+                           "without the words that say what it is: publish a new run")
+    about = _published_bytes(run, about_name)
+    n_people = max(len(data.decode("utf-8-sig").splitlines()) - 1, 0)
+    run_id = run.run_id
+    log_access(cfg, user, "export_list", _target(team=team, run_id=run_id, source=str(source.resolve()),
+                                                 output=str(target), about=str(about_target),
+                                                 sha256=hashlib.sha256(data).hexdigest(),
+                                                 os_user=_os_user()), reason, n_people)
+    _write_private_bytes(target, data)
+    _write_private_bytes(about_target, about)
+    return {"team": team, "run_id": run_id, "people": n_people, "output": str(target), "about": str(about_target)}
+
+
+def _published_bytes(run, name: str) -> bytes:
+    """The bytes of the run's published file `name`, refused unless their sha256 is the one published."""
+    source = run.folder / name
     data = _read_regular(source)
     if hashlib.sha256(data).hexdigest() != run.files[name]:
         raise NotPublished(f"{source} is not the file published in run {run.run_id}: its content changed since "
                            "(its sha256 differs from the publications table)")
-    n_people = max(len(data.decode("utf-8-sig").splitlines()) - 1, 0)
-    run_id = run.run_id
-    log_access(cfg, user, "export_list", _target(team=team, run_id=run_id, source=str(source.resolve()),
-                                                 output=str(target), sha256=hashlib.sha256(data).hexdigest(),
-                                                 os_user=_os_user()), reason, n_people)
-    _write_private_bytes(target, data)
-    return {"team": team, "run_id": run_id, "people": n_people, "output": str(target)}
+    return data
 
 
 def published_list(cfg: PlaceConfig, path: Path) -> str:
