@@ -20,7 +20,8 @@ import pytest
 
 from helpers import write_place
 from stratify.config import ConfigError, PlaceConfig
-from stratify.ingest.pull import Credentials, pull_deliveries, resolve_credentials
+from stratify.ingest.drops import Credentials, resolve_credentials
+from stratify.ingest.pull import pull_deliveries
 from stratify.run.audit import start_run
 from stratify.warehouse.database import connect
 
