@@ -499,3 +499,35 @@ def test_the_monthly_airflow_train_task_fails_without_retries_before_any_night(t
     monkeypatch.setattr(tasks, "current_context", lambda: context)
     with pytest.raises(AirflowFailException, match="stratify run"):  # retrying cannot help
         tasks.train_model_task()
+
+
+def test_training_under_umask_000_leaves_the_models_folder_and_files_private(trained, tmp_path):
+    """A model file is code: under `umask 000` the models folder, bundle, versions file and card stay private."""
+    import os
+    import shutil
+    import stat
+
+    from stratify.config import load_config
+
+    shutil.copytree(trained.path.parent, tmp_path / "place", symlinks=True)
+    cfg = load_config(tmp_path / "place" / "place.yaml")
+    shutil.rmtree(cfg.models)
+    from stratify.warehouse.database import connect
+
+    with connect(cfg) as con:
+        con.execute("DELETE FROM models")
+    old = os.umask(0o000)
+    try:
+        result = train_model(cfg, AS_OF)
+    finally:
+        os.umask(old)
+    assert result["model_version"] and Path(result["path"]).is_file()
+    modes = {p.relative_to(cfg.models).as_posix(): stat.S_IMODE(p.lstat().st_mode) for p in cfg.models.rglob("*")}
+    assert any(n.endswith(".joblib") for n in modes) and any(n.endswith(".html") for n in modes), modes
+    assert stat.S_IMODE(cfg.models.stat().st_mode) == 0o750
+    wrong = {n: f"{m:o}" for n, m in modes.items()
+             if m not in ((0o750,) if (cfg.models / n).is_dir() else (0o640, 0o600))}
+    assert wrong == {}
+    for path in (cfg.warehouse, cfg.warehouse.with_name(cfg.warehouse.name + ".wal")):
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) in (0o640, 0o600), path
