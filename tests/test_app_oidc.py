@@ -210,6 +210,24 @@ def test_the_login_page_offers_the_provider_only_when_configured(tmp_path, monke
         create_app(write_place(tmp_path, extra=GOOD))
 
 
+def test_an_unreachable_provider_is_a_503_and_logged_and_local_log_in_stays(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from stratify.app.web import create_app
+
+    monkeypatch.setenv("STRATIFY_OIDC_SECRET", "s3cret")
+    nobody = f"http://127.0.0.1:{_free_port()}"  # a loopback port nothing listens on
+    cfg = write_place(tmp_path, extra=GOOD.replace("https://idp.example.org/realms/place", nobody))
+    c = TestClient(create_app(cfg))
+    r = c.get("/login/oidc", follow_redirects=False)
+    assert r.status_code == 503 and "Test Provider cannot be reached just now" in r.text
+    assert "stratify_oidc" not in r.headers.get("set-cookie", "")
+    row = audit_rows(cfg)[-1]
+    assert (row["action"], row["target"], row["allowed"]) == ("login", "/login/oidc", 0)
+    assert row["detail"] == "OpenID Connect (Test Provider): the identity provider could not be reached (ConnectError)"
+    assert c.get("/login").status_code == 200
+
+
 # --------------------------------------------------------------------------- the real provider
 
 
@@ -442,13 +460,20 @@ def test_a_tampered_or_foreign_state_is_refused(live):
         assert "stratify_session" not in b.cookies
         replay = b.get(back.headers["location"])  # the genuine answer, after the tampered one spent the state
         assert replay.status_code == 403
+    with _browser() as b:  # an answer claiming to come from another issuer (RFC 9207's iss)
+        back = _through_provider(b, app_url, "sub-ann-0001", until_callback=True)
+        url = urlsplit(back.headers["location"])
+        query = {**dict(parse_qsl(url.query)), "iss": "https://elsewhere.example.org"}
+        r = b.get(urlunsplit(url._replace(query=urlencode(query))))
+        assert r.status_code == 403 and "the answer names another issuer (iss)" in r.text
     with _browser() as started, _browser() as other:  # a genuine answer taken to a browser that started none
         back = _through_provider(started, app_url, "sub-ann-0001", until_callback=True)
         r = other.get(back.headers["location"])
         assert r.status_code == 403 and "state does not match" in r.text
     refused = _logins(cfg, since)
-    assert [r["allowed"] for r in refused] == [0, 0, 0]
-    assert all("state does not match the one this browser started" in r["detail"] for r in refused)
+    assert [r["allowed"] for r in refused] == [0, 0, 0, 0]
+    assert [("state does not match the one this browser started" in r["detail"]) for r in refused] == [
+        True, True, False, True]
 
 
 @needs_node

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.starlette_client import OAuth
 from fastapi import FastAPI, Request
@@ -49,6 +48,11 @@ from stratify.app.sessions import COOKIE, IDLE, start_session
 from stratify.app.store import open_db
 from stratify.config import PlaceConfig
 from stratify.config.oidc import CALLBACK_PATH
+
+try:  # Authlib's client talks through httpx2 when it is installed, else through httpx: catch what it raises
+    import httpx2 as http  # type: ignore[import-not-found]
+except ImportError:
+    import httpx as http
 
 START_PATH = "/login/oidc"
 STATE_COOKIE = "stratify_oidc"
@@ -144,7 +148,7 @@ def register(app: FastAPI, cfg: PlaceConfig, key: str, clock: Callable[[], datet
             await run_in_threadpool(log, request, now, False, str(exc), target=START_PATH)
             return message(503, "Sign-in unavailable", f"{oidc.name} is not set up as this app expects: {exc}. "
                            "Tell the people who run the app.")
-        except (httpx.HTTPError, ValueError) as exc:  # no answer, an error status, or no JSON document
+        except (http.HTTPError, ValueError) as exc:  # no answer, an error status, or no JSON document
             return await unreachable(request, now, exc, START_PATH)
         response.set_cookie(STATE_COOKIE, signer.dumps(json.dumps(state)),
                             max_age=int(STATE_LIFETIME.total_seconds()), path=STATE_PATH, httponly=True,
@@ -165,7 +169,7 @@ def register(app: FastAPI, cfg: PlaceConfig, key: str, clock: Callable[[], datet
             return await refuse(request, now, str(exc))
         except (AuthlibBaseError, JoseError) as exc:  # bad state, the provider's error, a token that fails
             return await refuse(request, now, _why(exc))
-        except (httpx.HTTPError, ValueError) as exc:
+        except (http.HTTPError, ValueError) as exc:
             return await unreachable(request, now, exc, CALLBACK_PATH)
         claims = token.get("userinfo")
         if not claims:
