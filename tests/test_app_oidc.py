@@ -98,6 +98,7 @@ def test_claims_map_to_one_role_and_one_of_the_places_teams():
     ({"groups": ["staff"]}, "no mapped role"),
     ({}, "no mapped role"),
     ({"groups": [1, True, None]}, "no mapped role"),  # only text values count
+    ({"groups": ["staff\nforged audit line"]}, r"its values: \(a value with invisible characters\)"),
     ({"groups": ["leads", "ig", "nt01"]}, "more than one role"),
     ({"groups": ["leads"]}, "unknown team"),
     ({"groups": ["leads", "nt99"]}, "unknown team"),
@@ -140,7 +141,7 @@ def test_the_oidc_section_loads_typed(tmp_path):
         "https://idp.example.org/realms/place", "stratify", "STRATIFY_OIDC_SECRET", "Test Provider")
     assert o.scopes == ("openid", "profile", "groups") and o.roles["ig-officers"] == "ig_auditor"
     assert o.teams == {"nt01": "NT01", "nt02": "NT02"} and o.username_claim == "preferred_username"
-    assert write_place(tmp_path / ".." / tmp_path.name).app_oidc is None  # no section: local accounts only
+    assert write_place(tmp_path).app_oidc is None  # no section: local accounts only
     with_file = write_place(tmp_path, extra=GOOD.replace("client_secret_env: STRATIFY_OIDC_SECRET",
                                                          "client_secret_file: secrets/oidc.txt"))
     assert with_file.app_oidc.client_secret_file == str((tmp_path / "secrets" / "oidc.txt").resolve())

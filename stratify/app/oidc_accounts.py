@@ -80,7 +80,7 @@ def claim_values(claims: dict[str, Any], name: str) -> list[str]:
 def _quoted(values: list[str]) -> str:
     if not values:
         return "none"
-    shown = [v[:60] for v in values[:MAX_SHOWN]]
+    shown = [v[:60] if v.isprintable() else "(a value with invisible characters)" for v in values[:MAX_SHOWN]]
     return ", ".join(shown) + (f" and {len(values) - MAX_SHOWN} more" if len(values) > MAX_SHOWN else "")
 
 
