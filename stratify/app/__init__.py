@@ -13,5 +13,7 @@ SQLite in WAL mode at `app.database`.
 - `published`: what the published run shows a team (files checked against `publications`);
 - `outcomes`: recording a review and writing it as a contract `outcomes` delivery;
 - `web`: the routes; `pages`: rendering; `security`: headers and access rules;
+- `oidc`: signing in through the place's OpenID Connect provider (`app.oidc`, Authlib);
+  `oidc_accounts`: its claims as role and team, and the accounts linked to its subjects;
 - `commands`: the `serve`, `users` and `audit` subcommands.
 """

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from stratify.app import audit, outcomes, pages, published
+from stratify.app import audit, oidc, outcomes, pages, published
 from stratify.app.security import CSP_PUBLISHED_PAGE, SecurityHeaders, may_see, may_see_team
 from stratify.app.sessions import (
     COOKIE,
@@ -148,7 +148,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, failed: str = "") -> Response:
         token = login_token(key)
-        response = page("login.html.j2", None, login_token=token, failed=bool(failed))
+        response = page("login.html.j2", None, login_token=token, failed=bool(failed), oidc_name=oidc.provider_name(cfg))
         response.set_cookie(LOGIN_COOKIE, token, max_age=1800, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/login")
         return response
@@ -383,6 +383,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
         return Response(pages.STATIC[name].read_bytes(), media_type="text/css",
                         headers={"Cache-Control": "no-store"})
 
+    oidc.register(app, cfg, key, clock)  # /login/oidc and /auth/callback, when app.oidc is configured
     return app
 
 

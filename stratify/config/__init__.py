@@ -1,7 +1,8 @@
 """The place configuration: `load_config(path)` -> a frozen, validated `PlaceConfig`; `ConfigError` otherwise.
 
 - `place`: the YAML file as written (`PlaceFile`) and the `PlaceConfig` built from it;
-- `sections`: model, validation, suppression, lists, duckdb, retention, encryption, drops;
+- `sections`: model, validation, suppression, lists, duckdb, retention, encryption, drops, app;
+- `oidc`: `app.oidc`, the web app's OpenID Connect provider and its claims mapping;
 - `crisis_rules`: the crisis rules, their ids and reason templates;
 - `features`: the feature names known when the configuration is loaded;
 - `neighbourhoods`, `drops`: the files and places the configuration points at;

@@ -22,7 +22,8 @@ KINDS = {"int": "int", "float": "float", "bool": "true or false", "string": "tex
 BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "above"),
           "less_than_equal": ("le", "at most"), "less_than": ("lt", "below")}
 SECRET_KEY = ("keys and secrets must never be in the configuration file; for the warehouse key use "
-              "encryption.key_env (an environment variable's name) or encryption.airflow_variable")
+              "encryption.key_env (an environment variable's name) or encryption.airflow_variable; for the "
+              "identity provider's client secret app.oidc.client_secret_env or app.oidc.client_secret_file")
 
 
 def dotted(loc: Sequence[Any]) -> str:

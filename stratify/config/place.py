@@ -16,6 +16,7 @@ the CLI exits 2 for it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from stratify.config import messages
 from stratify.config.crisis_rules import DEFAULT_RULES, CrisisRule, rule_problems
 from stratify.config.drops import parse_drops
 from stratify.config.neighbourhoods import TEAM_RE, neighbourhood_problems, read_neighbourhoods
+from stratify.config.oidc import OidcConfig
 from stratify.config.sections import (
     SECTION,
     AppConfig,
@@ -143,7 +145,7 @@ TOP_LEVEL_KEYS = tuple(PlaceFile.__dataclass_fields__)
 SECTION_KEYS = {"": TOP_LEVEL_KEYS, **{name: tuple(cls.__dataclass_fields__) for name, cls in (
     ("model", ModelConfig), ("transparency", TransparencyConfig), ("validation", ValidationConfig),
     ("suppression", SuppressionConfig), ("lists", ListsConfig), ("duckdb", DuckDBConfig),
-    ("retention", RetentionConfig), ("encryption", EncryptionConfig), ("app", AppConfig))}}
+    ("retention", RetentionConfig), ("encryption", EncryptionConfig), ("app", AppConfig), ("app.oidc", OidcConfig))}}
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class PlaceConfig:
     handoffs: tuple[Any, ...] = ()  # stratify.costs.settings.EventRef
     priorities: tuple[Any, ...] = ()  # stratify.priorities.settings.Priority
     app_database: Path | None = None  # the web app's SQLite file (`app.database`); set by parse_config
+    app_oidc: OidcConfig | None = None  # `app.oidc`, its client_secret_file made absolute; None: local log-in only
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -228,6 +231,8 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         if mapping and not bad_rows and capacity:
             found += [f"capacity.{messages._key_name(team)}: not a team of {neighbourhoods} (its teams: "
                       f"{', '.join(sorted(teams)[:20])})" for team in capacity if team != "default" and team not in teams]
+        if mapping and not bad_rows and doc is not None and doc.app.oidc is not None:
+            found += doc.app.oidc.team_problems(teams, str(neighbourhoods))
     costs = handoffs = priorities = None
     if doc is not None:
         from stratify.costs.settings import parse_costs, parse_handoffs
@@ -253,7 +258,15 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         retention=doc.retention, encryption=doc.encryption, costs=costs, handoffs=handoffs or (),
         priorities=priorities or (),
         app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",
+        app_oidc=_oidc(base, doc.app.oidc),
     )
+
+
+def _oidc(base: Path, oidc: OidcConfig | None) -> OidcConfig | None:
+    """`app.oidc` with its secret file's path resolved against the configuration's folder."""
+    if oidc is None or not oidc.client_secret_file:
+        return oidc
+    return dataclasses.replace(oidc, client_secret_file=str(_resolve(base, oidc.client_secret_file)))
 
 
 def _checked(found: list[str], key: str, check: Any, raw: Any) -> Any:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, ConfigDict, Field, Strict, model_validator
 from pydantic.dataclasses import dataclass
 
 from stratify.config.names import name_problem
+from stratify.config.oidc import OidcConfig
 
 SECTION = ConfigDict(extra="forbid")
 
@@ -105,6 +106,7 @@ class AppConfig:
     """The web app (`stratify serve`): where its own state (users, sessions, recorded outcomes, audit) lives."""
 
     database: Str | None = None  # SQLite file; None: `app.sqlite` beside the warehouse; relative to the config's folder
+    oidc: OidcConfig | None = None  # sign-in through the place's identity provider (config.oidc); None: local only
 
 
 @dataclass(frozen=True, config=SECTION)
