@@ -74,7 +74,7 @@ def _rates_for(people: pd.DataFrame, team: str | None, kind: str, min_count: int
         rate, crisis_rate = k / n, c / n
         low, high = wilson_interval(k, n)
         ratio = rate / ref_rate if ref_rate else None
-        flagged = bool(ratio is not None and not (FOUR_FIFTHS[0] <= ratio <= FOUR_FIFTHS[1])
+        flagged = bool(ratio is not None and ref_rate is not None and not (FOUR_FIFTHS[0] <= ratio <= FOUR_FIFTHS[1])
                        and not (low <= ref_rate <= high))
         entry = {
             "team": team, "group_kind": kind, "group": str(group),
