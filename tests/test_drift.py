@@ -92,7 +92,7 @@ def test_the_pages_round_counts_withhold_small_ones_and_mark_only_judged_shortfa
     nt01, nt02 = ctx["past_lists"]
     assert nt01["wobbling"] == "25" and nt01["realised"] == "0%" and nt01["promised"] == "12%" and nt01["short"]
     assert nt02["wobbling"] == "withheld" and nt02["realised"] == "withheld" and not nt02["short"]
-    assert ctx["margin"] == "5%" and ctx["horizon"] == 6 and ctx["retrain_flagged"]
+    assert ctx["margin"] == "5%" and ctx["horizon"] == "six months" and ctx["retrain_flagged"]
     d = ctx["drift"]
     assert d["measured"] and d["now_brier"] == "0.0031" and d["now_precision"] == "15%" and d["now_rows"] == "1235"
     assert [b["people"] for b in d["bands"]] == ["1200", "withheld"]

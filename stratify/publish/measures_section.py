@@ -20,6 +20,15 @@ def _ratio(x: float | None) -> str:
     return "withheld" if x is None else f"{x:.2f}"
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+
+
+def months_words(n: int) -> str:
+    """`6` -> "six months", `1` -> "one month", 18 -> "18 months" (a page's prose, not a table's figure)."""
+    word = NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
+    return f"{word} month" + ("" if n == 1 else "s")
+
+
 def _group(kind: str, group: str) -> str:
     return {"sex": SEX_LABELS, "ethnic_group": ETHNIC_LABELS}.get(kind, {}).get(group, group)
 
@@ -112,7 +121,7 @@ def measures_context(summary: dict | None, sup: SuppressionConfig) -> dict[str, 
         "selection": selection_rows(entries), "flagged": summary.get("fairness", {}).get("flagged", []),
         "impact": impact_lines(summary.get("impact"), sup),
         "past_lists": past_list_rows(summary.get("past_lists", []), sup),
-        "horizon": summary.get("horizon_months", 6),
+        "horizon": months_words(int(summary.get("horizon_months", 6))),
         "margin": _pct(summary.get("precision_margin"), 0),
         "shortfalls": summary.get("precision_shortfalls", []),
         "retrain_flagged": summary.get("retrain_flagged", False),
