@@ -28,6 +28,7 @@ when between 1 and `min_count - 1`, and its observed share with them.
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -108,8 +109,9 @@ def latest_labelled_period(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_
         return out
     score = bundle.model.predict_proba(X)[:, 1]
     got = evaluate(held, score, cfg)
-    out.update({k: got[k] for k in ("brier", "auroc", "average_precision", "precision_at_capacity",
-                                    "recall_at_capacity")})
+    # a figure that cannot be measured (AUROC with no one entering crisis) is null, not NaN, in manifest.json
+    out.update({k: None if got[k] is None or math.isnan(got[k]) else float(got[k])
+                for k in ("brier", "auroc", "average_precision", "precision_at_capacity", "recall_at_capacity")})
     out["score_bands"] = score_bands(held.y, score)
     return out
 
