@@ -73,3 +73,21 @@ def test_a_small_group_never_sets_the_reference_rate():
     for sex in ("F", "M"):
         e = _entry(entries, "NT01", "sex", sex)
         assert e["ratio"] == pytest.approx(1.0) and not e["flagged"]
+
+
+def test_the_reference_is_the_largest_group_so_a_group_listed_too_much_is_flagged_too():
+    # F is the largest group; M is listed at three times its rate for the same need: ratio 3, above 1.25
+    people, listed = _people({("NT01", "F"): (3000, 60, 90), ("NT01", "M"): (1000, 60, 30)})
+    entries = selection_rates(people, listed, min_count=10)
+    f, m = _entry(entries, "NT01", "sex", "F"), _entry(entries, "NT01", "sex", "M")
+    assert f["reference_group"] == m["reference_group"] == "F" and f["ratio"] == 1.0
+    assert m["ratio"] == pytest.approx(3.0) and m["flagged"] and not f["flagged"]
+    assert m["crisis_ratio"] == pytest.approx(1.0)  # the same need: the flag is about the listing
+    assert "largest group (F)" in flagged_groups(entries)[0]
+
+
+def test_a_small_crisis_count_withholds_the_crisis_figures_only():
+    people, listed = _people({("NT01", "F"): (2000, 60, 60), ("NT01", "M"): (1500, 40, 4)})
+    m = _entry(selection_rates(people, listed, min_count=10), "NT01", "sex", "M")
+    assert not m["suppressed"] and m["rate"] == pytest.approx(40 / 1500) and m["listed"] == 40
+    assert m["crisis_rate"] is None and m["crisis_ratio"] is None and m["listed_per_crisis"] is None

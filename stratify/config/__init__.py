@@ -1,8 +1,12 @@
 """The place configuration: `load_config(path)` -> a frozen, validated `PlaceConfig`; `ConfigError` otherwise.
 
 - `place`: the YAML file as written (`PlaceFile`) and the `PlaceConfig` built from it;
+<<<<<<< HEAD
 - `sections`: model, validation, suppression, lists, duckdb, retention, encryption, drops, app;
 - `oidc`: `app.oidc`, the web app's OpenID Connect provider and its claims mapping;
+=======
+- `sections`: model, validation, suppression, lists, measures, duckdb, retention, encryption, drops;
+>>>>>>> h-bench17
 - `crisis_rules`: the crisis rules, their ids and reason templates;
 - `features`: the feature names known when the configuration is loaded;
 - `neighbourhoods`, `drops`: the files and places the configuration points at;
@@ -17,6 +21,7 @@ from stratify.config.sections import (
     DuckDBConfig,
     EncryptionConfig,
     ListsConfig,
+    MeasuresConfig,
     ModelConfig,
     RetentionConfig,
     SuppressionConfig,
@@ -27,7 +32,7 @@ from stratify.errors import ConfigError
 
 __all__ = [
     "DEFAULT_RULES", "PLACE_RE", "RULE_OPS", "TEAM_RE", "TOP_LEVEL_KEYS", "ConfigError", "CrisisRule", "DropConfig",
-    "DuckDBConfig", "EncryptionConfig", "ListsConfig", "ModelConfig", "PlaceConfig", "PlaceFile", "RetentionConfig",
+    "DuckDBConfig", "EncryptionConfig", "ListsConfig", "MeasuresConfig", "ModelConfig", "PlaceConfig", "PlaceFile", "RetentionConfig",
     "SuppressionConfig", "TransparencyConfig", "ValidationConfig", "load_config", "parse_config",
     "read_neighbourhoods", "template_fields",
 ]

@@ -39,6 +39,7 @@ from stratify.config.sections import (
     EncryptionConfig,
     Int,
     ListsConfig,
+    MeasuresConfig,
     ModelConfig,
     RetentionConfig,
     Str,
@@ -131,6 +132,7 @@ class PlaceFile:
     validation: ValidationConfig = ValidationConfig()
     suppression: SuppressionConfig = SuppressionConfig()
     lists: ListsConfig = ListsConfig()
+    measures: MeasuresConfig = MeasuresConfig()
     duckdb: DuckDBConfig = DuckDBConfig()
     drops: Any = None  # checked by config.drops against the contract and the landing folder
     retention: RetentionConfig = RetentionConfig()
@@ -144,7 +146,7 @@ class PlaceFile:
 TOP_LEVEL_KEYS = tuple(PlaceFile.__dataclass_fields__)
 SECTION_KEYS = {"": TOP_LEVEL_KEYS, **{name: tuple(cls.__dataclass_fields__) for name, cls in (
     ("model", ModelConfig), ("transparency", TransparencyConfig), ("validation", ValidationConfig),
-    ("suppression", SuppressionConfig), ("lists", ListsConfig), ("duckdb", DuckDBConfig),
+    ("suppression", SuppressionConfig), ("lists", ListsConfig), ("measures", MeasuresConfig), ("duckdb", DuckDBConfig),
     ("retention", RetentionConfig), ("encryption", EncryptionConfig), ("app", AppConfig), ("app.oidc", OidcConfig))}}
 
 
@@ -171,6 +173,7 @@ class PlaceConfig:
     validation: ValidationConfig = ValidationConfig()
     suppression: SuppressionConfig = SuppressionConfig()
     lists: ListsConfig = ListsConfig()
+    measures: MeasuresConfig = MeasuresConfig()
     duckdb: DuckDBConfig = DuckDBConfig()
     drops: tuple[DropConfig, ...] = ()  # empty: agencies drop straight into the landing folder
     retention: RetentionConfig = RetentionConfig()
@@ -254,7 +257,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         quarantine=_resolve(base, doc.quarantine) if doc.quarantine else landing.parent / "quarantine",
         archive=_resolve(base, doc.archive) if doc.archive else landing.parent / "archive",
         timezone=doc.timezone, rules=rules, domains=domains, model=doc.model, transparency=doc.transparency,
-        validation=doc.validation, suppression=doc.suppression, lists=doc.lists, duckdb=doc.duckdb, drops=drops,
+        validation=doc.validation, suppression=doc.suppression, lists=doc.lists, measures=doc.measures, duckdb=doc.duckdb, drops=drops,
         retention=doc.retention, encryption=doc.encryption, costs=costs, handoffs=handoffs or (),
         priorities=priorities or (),
         app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",

@@ -102,6 +102,15 @@ class ListsConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class MeasuresConfig:
+    """How the measure stage judges past lists (stratify/measures)."""
+
+    # Realised precision of a past list this far below what the model promised (a share, 0.10 = ten points):
+    # a warning in the run's status (never a hold), and the next training is flagged.
+    precision_margin: Annotated[Float, Field(gt=0, le=1)] = 0.10
+
+
+@dataclass(frozen=True, config=SECTION)
 class AppConfig:
     """The web app (`stratify serve`): where its own state (users, sessions, recorded outcomes, audit) lives."""
 

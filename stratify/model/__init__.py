@@ -1,1 +1,1 @@
-"""The wobbling model: training snapshots, candidates and promotion, the typed bundle and its registry (digest-checked), prediction, explanations, evaluation and the model card."""
+"""The wobbling model: training snapshots, candidates and promotion, the typed bundle and its registry (digest-checked), prediction, explanations, evaluation, the model card, and how past lists fared (with the training flags their shortfalls raise)."""

@@ -32,6 +32,7 @@ from stratify.errors import ModelError
 from stratify.files.permissions import make_private_dir, private_umask, restrict
 from stratify.model.card import write_model_card
 from stratify.model.compat import record_versions, running_versions
+from stratify.model.past_lists import answer_training_flags, card_history
 from stratify.run.audit import now_utc
 from stratify.warehouse.database import connect, fetch_one
 
@@ -104,8 +105,11 @@ def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
         return {"model_version": version, "promoted": promoted, "why": "already registered", "path": str(path),
                 "model_card": str(path.with_suffix(".html")), "metrics": bundle.metrics}
     digest = _save(cfg, bundle, path)
+    with connect(cfg) as con:  # how the lists before this model fared, and the flags they raised, for its card
+        history = card_history(con, cfg.model.horizon_months, cfg.suppression.min_count,
+                               cfg.measures.precision_margin, date.fromisoformat(bundle.as_of))
     with private_umask():
-        card = write_model_card(cfg, bundle, path.with_suffix(".html"))
+        card = write_model_card(cfg, bundle, path.with_suffix(".html"), history)
         restrict(card)
     with connect(cfg) as con:
         con.begin()
@@ -118,9 +122,12 @@ def register(cfg: PlaceConfig, bundle: ModelBundle, decision: dict) -> dict:
              date.fromisoformat(bundle.data_to), bundle.horizon_months, bundle.algorithm, str(path),
              json.dumps(bundle.metrics, sort_keys=True), decision["promote"], digest],
         )
+        if decision["promote"]:  # a model the nights will use takes in the flags past lists raised
+            answer_training_flags(con, version)
         con.commit()
     return {"model_version": version, "promoted": decision["promote"], "why": decision["why"],
-            "path": str(path), "model_card": str(card), "metrics": bundle.metrics}
+            "path": str(path), "model_card": str(card), "metrics": bundle.metrics,
+            "training_flags": [f["reason"] for f in history["flags"]]}
 
 
 def _save(cfg: PlaceConfig, bundle: ModelBundle, path: Path) -> str:

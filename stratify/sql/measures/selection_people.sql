@@ -2,7 +2,7 @@
 -- the selection rates are reported by, and whether they met a crisis rule.
 -- Output: rows (not a table). Grain: one row per registered, living, not
 -- opted-out person with a team (opted-out people never reach `persons`).
--- Inputs: persons, crisis. Parameters: $as_of. Age bands as features/90_feat_person.sql.
+-- Inputs: persons, crisis. Parameters: $as_of. Age bands as features/90_feat_person.sql, in whole years.
 SELECT
     p.person_id,
     p.team,
@@ -18,7 +18,8 @@ SELECT
     coalesce(c.in_crisis, false) AS in_crisis
 FROM (
     SELECT *,
-           CAST(datediff('month', strptime(birth_year_month || '-01', '%Y-%m-%d')::DATE, $as_of::DATE) / 12 AS INTEGER) AS age_years
+           -- whole years (integer division): `/` is a DOUBLE and a cast rounds it, making 17 years 6 months 18
+           datediff('month', strptime(birth_year_month || '-01', '%Y-%m-%d')::DATE, $as_of::DATE) // 12 AS age_years
     FROM persons
     WHERE NOT died AND team IS NOT NULL
 ) AS p
