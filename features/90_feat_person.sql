@@ -21,7 +21,7 @@ WITH joined AS (
         p.sex,
         p.ethnic_group,
         p.died,
-        CAST(datediff('month', strptime(p.birth_year_month || '-01', '%Y-%m-%d')::DATE, d.as_of) / 12 AS INTEGER) AS age_years,
+        CAST(datediff('month', strptime(p.birth_year_month || '-01', '%Y-%m-%d')::DATE, d.as_of) // 12 AS INTEGER) AS age_years,
         s.smd_domain_names_365d,
         a.* EXCLUDE (as_of, person_key),
         c.* EXCLUDE (as_of, person_key),

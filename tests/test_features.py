@@ -108,3 +108,15 @@ def test_one_build_over_many_dates_equals_one_build_per_date(place):
     assert list(together.columns) == list(apart[together.columns].columns)
     pd.testing.assert_frame_equal(together, apart[together.columns], check_dtype=False)
     assert together.groupby("as_of")["police_events_365d"].sum().tolist() != [0, 0, 0]
+
+
+def test_age_is_in_whole_years_never_rounded_up(tmp_path):
+    """Born December 2008: 17 years and 6 months on 1 June 2026 is 17 (0-17), not 18 (DuckDB rounds a cast)."""
+    cfg = write_place(tmp_path)
+    with connect(cfg) as con:
+        young = add_person(con, 1, born="2008-12")
+        adult = add_person(con, 2, born="2008-06")
+    link_persons(cfg, RunContext("r1", "test", AS_OF))
+    df, _ = features(cfg)
+    assert (df.loc[young, "age_years"], df.loc[young, "age_band"]) == (17, "0-17")
+    assert (df.loc[adult, "age_years"], df.loc[adult, "age_band"]) == (18, "18-24")

@@ -21,7 +21,7 @@ SELECT
     ethnic_group,
     lsoa21,
     died,
-    CAST(datediff('month', strptime(birth_year_month || '-01', '%Y-%m-%d')::DATE, CAST($as_of AS DATE)) / 12
+    CAST(datediff('month', strptime(birth_year_month || '-01', '%Y-%m-%d')::DATE, CAST($as_of AS DATE)) // 12
          AS INTEGER) AS age_years
 FROM {{persons}};
 
