@@ -15,6 +15,7 @@ from stratify.app import users
 from stratify.app.store import migrate, open_db
 from stratify.app.web import create_app
 from stratify.files.durable import sha256_file
+from stratify.publish.team_page import Weeks, timelines_json
 from stratify.run.audit import record_publications
 from stratify.run.context import RunContext
 
@@ -22,6 +23,9 @@ RUN_ID = "20261120T020000000000Z"
 AS_OF = date(2026, 11, 20)
 PASSWORD = "correct horse battery staple"
 EVIL = "<script>alert('x')</script>"
+# NT01's run carries timelines (person 1: police last week, 3 contacts; health a year ago); NT02's, as a run
+# published before publish wrote timelines.json, has none.
+WEEKS = {pid(1): Weeks(["health", "police"], [51, 1], [1, 3]), pid(2): Weeks(["housing"], [0], [2])}
 LIST_HEADER = ("rank,person_id,household_id,tier,score,reasons,agencies,change,household_rank,household_listed,"
                "household_members,last_outcome,last_outcome_date,note\n")
 
@@ -55,6 +59,8 @@ def make_published_place(tmp: Path):
               "person_id,household_id,tier,score,reasons,agencies,outcome,outcome_date,until\n", team)
         write(f"teams/{team}/dropped.csv",
               "person_id,household_id,previous_rank,previous_tier,previous_score,reason,detail\n", team)
+        if team == "NT01":
+            write(f"teams/{team}/timelines.json", timelines_json(AS_OF, [pid(n) for n, _, _ in rows], WEEKS), team)
     write("manifest.json", json.dumps({"run_id": RUN_ID, "as_of": AS_OF.isoformat()}), None)
     write("overview.html", "<html><body>overview</body></html>", None)
     write("validation.html", "<html><body>validation</body></html>", None)

@@ -122,6 +122,7 @@ def test_a_team_lead_records_engaged_and_the_next_night_lists_them_as_already_wo
         assert page.url.endswith(f"/teams/{team}")
         assert page.locator("h1").inner_text() == f"Team {team}: who to look at first"
         found += axe_violations(page, "team list")
+        assert page.locator("table.ranked svg.timeline").count() == page.locator("table.ranked tbody tr.person").count()
         page.screenshot(path=str(tmp_path / "2-list.png"), full_page=True)
         refs = page.locator("table.ranked tbody tr th a").all_inner_texts()
         ref, other = refs[0], refs[-1]

@@ -11,6 +11,7 @@ SQLite in WAL mode at `app.database`.
 - `sessions`: signed session cookies, idle expiry, anti-forgery tokens;
 - `audit`: the append-only, sha256-chained log of every view and refusal;
 - `published`: what the published run shows a team (files checked against `publications`);
+- `teamlist`: a team's list and a person's page (filters, households, the published timelines);
 - `outcomes`: recording a review and writing it as a contract `outcomes` delivery;
 - `web`: the routes; `pages`: rendering; `security`: headers and access rules;
 - `commands`: the `serve`, `users` and `audit` subcommands.
