@@ -92,3 +92,47 @@ def test_publish_writes_each_teams_timelines_and_the_app_draws_what_report_html_
     assert weeks[pid(100)] == team_page.Weeks(["health", "police", "police", "housing"], [0, 3, 52, 60], [1, 4, 2, 9])
     app_drawn = pages.people(s["teams"]["NT01"].listed.head(1).astype(str), REPORT_AS_OF, {pid(100): "x"}, 4, weeks)
     assert app_drawn[0]["timeline"]["title"].endswith("Health 1, Social care 0, Housing 0, Police 6")
+
+
+def _shown(html: str) -> list[str]:
+    """The people of the ranked table, by the full pseudonyms their rows link to (the short refs resolve to them)."""
+    ranked = html.split('<table class="ranked">', 1)[1].split("</table>", 1)[0] if '<table class="ranked">' in html else ""
+    return re.findall(r'href="/teams/NT01/people/([0-9a-f]+)"', ranked)
+
+
+def test_the_list_filters_by_tier_change_agency_and_priority_on_the_server(place):
+    _, c = place
+    log_in(c, "ann")
+    everyone = c.get("/teams/NT01").text
+    refs = _shown(everyone)
+    assert len(refs) == 3
+    one, two, three = refs  # persons 1, 2 and 3, in rank order
+    for query, expect in (("tier=crisis", [one, three]), ("tier=wobbling", [two]), ("change=new", refs),
+                          ("change=up", []), ("agency=police", refs), ("agency=housing", []),
+                          ("priority=homelessness", [one, two]), ("priority=frail_elderly", [two]),
+                          ("priority=frail_elderly&tier=crisis", []), ("tier=crisis&agency=health", [one, three]),
+                          ("priority=&tier=", refs)):
+        page = c.get(f"/teams/NT01?{query}")
+        assert page.status_code == 200, query
+        assert _shown(page.text) == expect, query
+        assert f"{len(expect)} of 3 people" in page.text or (not expect and "Nobody on the list matches" in page.text)
+    form = c.get("/teams/NT01?priority=frail_elderly").text  # the form keeps what was chosen, labelled by name
+    assert '<option value="frail_elderly" selected>Frail elderly</option>' in form
+    assert '<select id="f-priority" name="priority">' in form and "Priorities: homelessness, frail_elderly" in form
+    for bad in ("priority=nonsense", "tier=<b>", "agency=Police", "change=NEW"):
+        r = c.get(f"/teams/NT01?{bad}")
+        assert r.status_code == 400 and "<b>" not in r.text, bad
+    assert "Unknown filter" in c.get("/teams/NT01?priority=x").text and "homelessness" in c.get("/teams/NT01?priority=x").text
+
+
+def test_a_place_without_priorities_has_no_priority_filter(tmp_path):
+    from helpers import write_place
+
+    cfg = write_place(tmp_path)
+    from stratify.app.teamlist import FilterRefused, chosen_filters, filter_choices
+
+    assert "priority" not in filter_choices(cfg)
+    with pytest.raises(FilterRefused):
+        chosen_filters(cfg, {"tier": "crises"})
+    assert chosen_filters(cfg, {"priority": "homelessness", "tier": "crisis"}) == {"tier": "crisis", "change": "",
+                                                                                  "agency": ""}

@@ -4,8 +4,10 @@ Everything comes from one published run (`published.TeamView`) and is
 formatted by the team page's own code (`pages.people` calls
 `team_page._people`, which draws each timeline with the team page's
 `timeline`), so the app and the exported `report.html` say the same thing.
-The filters are the query string of a plain GET form (no script): each value
-must be one the page offers, else `FilterRefused`.
+The filters (tier, change, agency and, where the place has priorities, the
+list's `priorities` column) are the query string of a plain GET form (no
+script), applied on the server: each value must be one the page offers, else
+`FilterRefused`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,16 @@ class FilterRefused(ValueError):
 
 
 def filter_choices(cfg: PlaceConfig) -> dict[str, list[tuple[str, str]]]:
-    """Each filter's (value, label) choices, in the order the form shows them."""
-    return {"tier": [(t, t) for t in TIERS], "change": [(c, c) for c in CHANGES],
-            "agency": list(pages.AGENCY_LABELS.items())}
+    """Each filter's (value, label) choices, in the order the form shows them.
+
+    `priority` is there when the place configures priorities (`priorities:`),
+    its choices the place's priority ids, labelled by name.
+    """
+    choices = {"tier": [(t, t) for t in TIERS], "change": [(c, c) for c in CHANGES],
+               "agency": list(pages.AGENCY_LABELS.items())}
+    if cfg.priorities:
+        choices["priority"] = [(p.id, p.name) for p in cfg.priorities]
+    return choices
 
 
 def chosen_filters(cfg: PlaceConfig, asked: dict[str, str]) -> dict[str, str]:
@@ -44,7 +53,7 @@ def chosen_filters(cfg: PlaceConfig, asked: dict[str, str]) -> dict[str, str]:
 
 
 def _has(column: pd.Series, value: str) -> pd.Series:
-    """Whether a `; `-separated list column (agencies) holds the value, row by row."""
+    """Whether a `; `-separated list column (agencies, priorities) holds the value, row by row."""
     return column.fillna("").map(lambda cell: value in str(cell).split("; "))
 
 
@@ -57,6 +66,8 @@ def apply_filters(listed: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
         keep &= listed["change"] == chosen["change"]
     if chosen.get("agency"):
         keep &= _has(listed["agencies"], chosen["agency"])
+    if chosen.get("priority"):  # a list published without the costs stage's column matches nobody
+        keep &= _has(listed["priorities"], chosen["priority"]) if "priorities" in listed else False
     return listed[keep]
 
 
