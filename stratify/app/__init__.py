@@ -13,6 +13,7 @@ SQLite in WAL mode at `app.database`.
 - `published`: what the published run shows a team (files checked against `publications`);
 - `teamlist`: a team's list and a person's page (filters, households, the published timelines);
 - `outcomes`: recording a review and writing it as a contract `outcomes` delivery;
+- `notes`: a review's note kept only for `app.note_retention_days`, then removed;
 - `web`: the routes; `pages`: rendering; `security`: headers and access rules;
 - `commands`: the `serve`, `users` and `audit` subcommands.
 """

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from stratify.app import audit, outcomes, pages, published, teamlist
+from stratify.app import audit, notes, outcomes, pages, published, teamlist
 from stratify.app.security import CSP_PUBLISHED_PAGE, SecurityHeaders, may_see, may_see_team
 from stratify.app.sessions import (
     COOKIE,
@@ -77,6 +77,9 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     with open_db(db) as con:
         key = app_key(con)
         outcomes.deliver_pending(con, cfg, _today(cfg, clock()))
+        notes.purge_notes(con, cfg.app_note_retention_days, clock())
+    notes_due = notes.Due()
+    notes_due(clock())
     app = FastAPI(title="stratify", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     runs = published.RunCache()
@@ -97,6 +100,8 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
         """Sign-in check, the route's body, refusals audited; one database connection for the request."""
         now = clock()
         with open_db(db) as con:
+            if notes_due(now):  # a server that runs for weeks still forgets old notes
+                notes.purge_notes(con, cfg.app_note_retention_days, now)
             session = load_session(con, key, request.cookies.get(COOKIE), now)
             if session is None:
                 audit.append(con, now=now, user=None, role=None, team=None, action=action, target=target,
@@ -267,6 +272,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                                      ctx.session.user.name)
             delivered = outcomes.record_review(ctx.con, cfg, review, view.run_id, ctx.now, today())
             ctx.log("record_outcome", person_id, True, f"{outcome} on {when}; delivery {delivered.name}")
+            notes.purge_notes(ctx.con, cfg.app_note_retention_days, ctx.now)
             return RedirectResponse(f"/teams/{team}/people/{view.refs[person_id]}?recorded=1", status_code=303)
         return await run_in_threadpool(handle, request, "record_outcome", f"person {ref[:64]} of {team}", body)
 

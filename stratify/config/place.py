@@ -178,6 +178,7 @@ class PlaceConfig:
     handoffs: tuple[Any, ...] = ()  # stratify.costs.settings.EventRef
     priorities: tuple[Any, ...] = ()  # stratify.priorities.settings.Priority
     app_database: Path | None = None  # the web app's SQLite file (`app.database`); set by parse_config
+    app_note_retention_days: int = 365  # `app.note_retention_days`: how long a review's note is kept in the app
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -253,6 +254,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         retention=doc.retention, encryption=doc.encryption, costs=costs, handoffs=handoffs or (),
         priorities=priorities or (),
         app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",
+        app_note_retention_days=doc.app.note_retention_days,
     )
 
 

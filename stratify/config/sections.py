@@ -105,6 +105,7 @@ class AppConfig:
     """The web app (`stratify serve`): where its own state (users, sessions, recorded outcomes, audit) lives."""
 
     database: Str | None = None  # SQLite file; None: `app.sqlite` beside the warehouse; relative to the config's folder
+    note_retention_days: Days = 365  # a review's short note is removed this long after it was recorded (app-only)
 
 
 @dataclass(frozen=True, config=SECTION)
