@@ -237,3 +237,36 @@ def test_the_published_pages_pass_axe_core(night):
             found += axe_violations(page, path.name)
         browser.close()
     assert found == [], "\n".join(found)
+
+
+def test_the_nights_copy_the_apps_views_into_access_log_once(night):
+    """Two nightly runs of the real pipeline: views in the app are in the warehouse's access_log, none twice."""
+    import duckdb
+    from app_place import audit_rows, client, log_in
+
+    cfg, team, run_pipeline = night
+    clock = Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    c = client(cfg, clock)
+    assert log_in(c, "Ann Lead").status_code == 303
+    assert c.get(f"/teams/{team}").status_code == 200
+
+    def warehouse(sql: str) -> list[tuple]:
+        con = duckdb.connect(str(cfg.warehouse), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    for day in (date(2026, 11, 22), date(2026, 11, 23)):
+        with no_settle_pause():
+            result = run_pipeline(cfg, day)
+        assert result["status"] == "published" and result["stages"]["app_access"]["app_database"]
+        app = audit_rows(cfg)
+        copied = [h for (h,) in warehouse("SELECT row_hash FROM app_access")]
+        assert set(copied) == {r["row_hash"] for r in app} and len(copied) == len(app)  # every row, none twice
+        logged = warehouse("SELECT user_name, action, target FROM access_log WHERE action LIKE 'app.%'")
+        assert sorted(logged) == sorted((r["user_name"] or "(not signed in)", f"app.{r['action']}", r["target"])
+                                        for r in app)
+        assert ("Ann Lead", "app.view_list", f"list {team}") in logged
+        clock.advance(minutes=5)
+        c.get(f"/teams/{team}?tier=crisis")  # a view between the two nights: copied by the second
