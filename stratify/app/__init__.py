@@ -15,5 +15,6 @@ SQLite in WAL mode at `app.database`.
 - `outcomes`: recording a review and writing it as a contract `outcomes` delivery;
 - `notes`: a review's note kept only for `app.note_retention_days`, then removed;
 - `web`: the routes; `pages`: rendering; `security`: headers and access rules;
+- `demo_users`: the demo place's accounts (`stratify users demo`, run by `make demo`);
 - `commands`: the `serve`, `users` and `audit` subcommands.
 """
