@@ -7,8 +7,6 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from helpers import write_place
 from stratify.app import users
 from stratify.app.store import migrate, open_db
