@@ -83,13 +83,17 @@ def copy_app_access(cfg: PlaceConfig, ctx: RunContext) -> dict:
             why = f"the app's database {path} could not be read ({exc}); its new rows are copied next night"
             log.warning("app_access: %s", why)
             return {"app_database": str(path), "copied": 0, "warning": why}
-        before = fetch_one(con, "SELECT count(*) FROM app_access")[0]
+        before = _count(con)
         con.register("app_rows", rows)
         try:
             with transaction(con):
                 run_sql_file(con, COPY_SQL, {"run_id": ctx.run_id}, step="app_access")
         finally:
             con.unregister("app_rows")
-        copied = fetch_one(con, "SELECT count(*) FROM app_access")[0] - before
-        newest = fetch_one(con, "SELECT max(app_seq) FROM app_access")[0]
+        copied = _count(con) - before
+        newest = con.execute("SELECT max(app_seq) FROM app_access").fetchall()[0][0]
     return {"app_database": str(path), "copied": int(copied), "read": len(rows), "last_seq": newest}
+
+
+def _count(con) -> int:
+    return int(con.execute("SELECT count(*) FROM app_access").fetchall()[0][0])
