@@ -10,6 +10,7 @@ DEMO_CONFIG ?= examples/place.yaml
 DEMO_PEOPLE ?= 20000
 DEMO_AS_OF ?= $(shell date -d yesterday +%F 2>/dev/null || date -v-1d +%F)
 DEMO_OUT := data/demo/out
+DEMO_USERS := data/demo/app_users.txt
 
 # Self-contained Airflow (same settings as stratify.airflow.env.airflow_env).
 # `make airflow AIRFLOW_HOME_DIR=... AIRFLOW_PORT=...` runs another one beside it.
@@ -63,6 +64,7 @@ demo: venv
 		>$(AIRFLOW_HOME_DIR)/dags-test.log 2>&1 \
 		|| { tail -n 60 $(AIRFLOW_HOME_DIR)/dags-test.log; echo "DAG run failed; full log: $(AIRFLOW_HOME_DIR)/dags-test.log"; exit 1; }
 	@grep -E "DagRun Finished" $(AIRFLOW_HOME_DIR)/dags-test.log | sed -E 's/.*(state=[a-z_]+).*/DAG run finished: \1/' || true
+	@$(BIN)/stratify users demo --config $(DEMO_CONFIG) --to $(DEMO_USERS)
 	@echo
 	@echo "Lists:      $(CURDIR)/$(DEMO_OUT)/latest/lists/"
 	@ls $(DEMO_OUT)/latest/lists/ 2>/dev/null | sed 's/^/              /' || true
@@ -72,6 +74,8 @@ demo: venv
 	@echo "Validation: $(CURDIR)/$(DEMO_OUT)/latest/validation.html"
 	@echo "Data Docs:  $(CURDIR)/$(DEMO_OUT)/latest/validation/data_docs/index.html"
 	@echo "Airflow:    AIRFLOW_HOME=$(AIRFLOW_HOME_DIR) (log: $(AIRFLOW_HOME_DIR)/dags-test.log)"
+	@echo "Web app:    $(BIN)/stratify serve --config $(DEMO_CONFIG), then http://127.0.0.1:8000/login"
+	@echo "            (sign in as one of the demo accounts above: a lead per team, an IG auditor, a place lead)"
 
 # The Airflow UI, scheduler and workers for the place (DEMO_CONFIG), kept in
 # AIRFLOW_HOME_DIR: http://localhost:$(AIRFLOW_PORT), user admin, password in

@@ -121,10 +121,13 @@ def cmd_export_list(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    from stratify.app.notes import purge_app_notes
     from stratify.retention import purge
 
     cfg = load_config(args.config)
-    print(json.dumps(purge(cfg, dry_run=args.dry_run), indent=2, default=str))
+    summary = purge(cfg, dry_run=args.dry_run)
+    summary["app_notes"] = purge_app_notes(cfg, dry_run=args.dry_run)  # the web app's notes past their retention
+    print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
@@ -192,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     _access_arguments(x)
     x.set_defaults(func=cmd_export_list)
 
-    pg = sub.add_parser("purge", help="remove runs, archived and quarantined files past their retention")
+    pg = sub.add_parser("purge", help="remove runs, archived and quarantined files, and the app's notes, past their retention")
     pg.add_argument("--config", required=True)
     pg.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     pg.set_defaults(func=cmd_purge)

@@ -21,7 +21,7 @@ DAG_ID = "nightly_stratification"
 GROUP = "place"  # the mapped task group: one map index per place
 STAGE_ORDER = [
     "start_run", "pull", "discover", "validate", "load", "link",
-    "features", "costs", "rules", "score", "rank", "measure", "publish", "finish",
+    "features", "costs", "rules", "score", "rank", "measure", "app_access", "publish", "finish",
 ]
 TASK_ORDER = [f"{GROUP}.{t}" for t in STAGE_ORDER]
 

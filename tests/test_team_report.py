@@ -90,7 +90,7 @@ def test_each_team_folder_has_its_files_with_private_modes(sample):
         folder = s["root"] / "teams" / team
         names = {p.name for p in folder.iterdir()}
         assert names == {f"{team}.csv", f"{team}.xlsx", "report.html", "already_working.csv", "snoozed.csv", "dropped.csv",
-                         "about_this_list.txt"}
+                         "about_this_list.txt", "timelines.json"}
         assert stat.S_IMODE(folder.stat().st_mode) == 0o750
         for p in folder.iterdir():
             assert stat.S_IMODE(p.stat().st_mode) == 0o640, p.name
@@ -104,7 +104,7 @@ def test_a_team_folder_holds_only_that_teams_people(sample):
     s = sample
     for team, other in (("NT01", "NT02"), ("NT02", "NT01")):
         folder = s["root"] / "teams" / team
-        texts = [p.read_text(encoding="utf-8") for p in folder.iterdir() if p.suffix in (".csv", ".html")]
+        texts = [p.read_text(encoding="utf-8") for p in folder.iterdir() if p.suffix in (".csv", ".html", ".json")]
         wb = openpyxl.load_workbook(folder / f"{team}.xlsx")
         texts += [str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
         seen = {h for t in texts for h in HEX64.findall(t)}

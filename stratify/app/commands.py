@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from stratify.app.store import migrate, now_utc, open_db
 from stratify.config import load_config
@@ -45,6 +46,13 @@ def cmd_users(args: argparse.Namespace) -> int:
             elif args.users_command == "disable":
                 users.disable_user(con, args.user)
                 print(f"disabled {args.user}; their sessions are ended")
+            elif args.users_command == "demo":
+                from stratify.app.demo_users import ensure_demo_users, write_passwords
+
+                made, reset = ensure_demo_users(con, cfg, now_utc())
+                path = write_passwords(Path(args.to), made, f"http://127.0.0.1:{args.port}/login")
+                print(f"{len(made)} demo accounts ({len(made) - len(reset)} added, {len(reset)} reset with new "
+                      f"passwords; others untouched); user names and passwords, owner-only: {path}")
             elif args.users_command == "reset":
                 users.reset_user(con, args.user, _password(args))
                 print(f"new password set for {args.user}; unlocked and enabled, sessions ended")
@@ -96,6 +104,11 @@ def add_subcommands(sub) -> None:
     r.add_argument("--config", required=True)
     r.add_argument("--user", required=True)
     r.add_argument("--password-stdin", action="store_true")
+    dm = us.add_parser("demo", help="a team lead per team, an IG auditor, a place lead and a data-team user, "
+                                    "new passwords written owner-only to --to (run again: the same users reset)")
+    dm.add_argument("--config", required=True)
+    dm.add_argument("--to", required=True, help="the file the passwords go to (0o600), never the terminal")
+    dm.add_argument("--port", type=int, default=8000, help="the port `stratify serve` will answer on, for the file")
     u.set_defaults(func=cmd_users)
 
     au = sub.add_parser("audit", help="the web app's audit log")

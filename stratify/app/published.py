@@ -24,6 +24,7 @@ import pandas as pd
 from stratify.config import PlaceConfig
 from stratify.errors import NotPublished
 from stratify.publish.people import short_refs
+from stratify.publish.team_page import TIMELINES_FILE, Weeks, read_timelines
 from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
 
 SECTIONS = ("already_working", "snoozed", "dropped")
@@ -80,6 +81,7 @@ class TeamView:
     snoozed: pd.DataFrame
     dropped: pd.DataFrame
     refs: dict[str, str]  # person_id -> short reference
+    timelines: dict[str, Weeks]  # person_id -> weeks of contacts (`teams/<team>/timelines.json`); {} before it existed
 
     def people(self) -> set[str]:
         return set(self.refs)
@@ -107,12 +109,18 @@ def run_as_of(run: PublishedRun) -> date:
 
 
 def team_view(run: PublishedRun, team: str) -> TeamView:
-    """The team's list (`lists/<team>.csv`) and sections (`teams/<team>/*.csv`) of this run."""
+    """The team's list (`lists/<team>.csv`), sections (`teams/<team>/*.csv`) and timelines of this run.
+
+    A run published before publish wrote `timelines.json` has no timelines
+    (the pages say so); one whose file is not the published one is refused.
+    """
     listed = _frame(read_published(run, f"lists/{team}.csv"))
     sections = {name: _frame(read_published(run, f"teams/{team}/{name}.csv")) for name in SECTIONS}
     ids = [p for f in (listed, *sections.values()) for p in f["person_id"]]
+    timelines_file = f"teams/{team}/{TIMELINES_FILE}"
+    timelines = read_timelines(read_published(run, timelines_file)) if timelines_file in run.files else {}
     return TeamView(run.run_id, run_as_of(run), team, listed, sections["already_working"], sections["snoozed"],
-                    sections["dropped"], short_refs(ids))
+                    sections["dropped"], short_refs(ids), timelines)
 
 
 def published_teams(run: PublishedRun) -> list[str]:

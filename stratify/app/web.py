@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from stratify.app import audit, oidc, outcomes, pages, published
+from stratify.app import audit, notes, oidc, outcomes, pages, published, teamlist
 from stratify.app.security import CSP_PUBLISHED_PAGE, SecurityHeaders, may_see, may_see_team
 from stratify.app.sessions import (
     COOKIE,
@@ -42,8 +42,6 @@ from stratify.config import PlaceConfig
 from stratify.errors import NotPublished
 
 LOGIN_COOKIE = "stratify_login"
-FILTERS = {"tier": ("crisis", "wobbling"), "change": ("new", "up", "down", "same"),
-           "agency": tuple(pages.AGENCY_LABELS)}
 
 
 class Refused(Exception):
@@ -79,6 +77,9 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     with open_db(db) as con:
         key = app_key(con)
         outcomes.deliver_pending(con, cfg, _today(cfg, clock()))
+        notes.purge_notes(con, cfg.app_note_retention_days, clock())
+    notes_due = notes.Due()
+    notes_due(clock())
     app = FastAPI(title="stratify", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     runs = published.RunCache()
@@ -99,6 +100,8 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
         """Sign-in check, the route's body, refusals audited; one database connection for the request."""
         now = clock()
         with open_db(db) as con:
+            if notes_due(now):  # a server that runs for weeks still forgets old notes
+                notes.purge_notes(con, cfg.app_note_retention_days, now)
             session = load_session(con, key, request.cookies.get(COOKIE), now)
             if session is None:
                 audit.append(con, now=now, user=None, role=None, team=None, action=action, target=target,
@@ -211,42 +214,20 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     # ----------------------------------------------------------------------------------- a team's morning
 
     @app.get("/teams/{team}", response_class=HTMLResponse)
-    def team_list(request: Request, team: str, tier: str = "", change: str = "", agency: str = "") -> Response:
+    def team_list(request: Request, team: str) -> Response:
         target = f"list {team}"
 
         def body(ctx: Ctx) -> Response:
             view = team_of(ctx, team, "view_list", target)
-            chosen = {"tier": tier, "change": change, "agency": agency}
-            for k, v in chosen.items():
-                if v and v not in FILTERS[k]:
-                    ctx.log("view_list", target, False, f"unknown {k} filter")
-                    raise Refused(400, "Unknown filter", f"{k} must be one of {', '.join(FILTERS[k])}.")
-            listed = view.listed
-            if tier:
-                listed = listed[listed["tier"] == tier]
-            if change:
-                listed = listed[listed["change"] == change]
-            if agency:
-                listed = listed[listed["agencies"].str.split("; ").map(lambda a: agency in a)]
-            shown = pages.people(listed, view.as_of, view.refs, len(cfg.rules))
-            reviews = outcomes.last_reviews(ctx.con, team)
-            for p in shown:
-                p["review"] = reviews.get(p["person_id"])
+            try:
+                chosen = teamlist.chosen_filters(cfg, dict(request.query_params))
+            except teamlist.FilterRefused as exc:
+                ctx.log("view_list", target, False, "unknown filter")
+                raise Refused(400, "Unknown filter", f"{exc}.") from None
+            shown = teamlist.list_context(cfg, view, chosen, outcomes.last_reviews(ctx.con, team))
             detail = " ".join(f"{k}={v}" for k, v in chosen.items() if v)
-            ctx.log("view_list", target, True, f"run {view.run_id}; {len(shown)} people shown {detail}".strip())
-            households: list[dict] = []  # consecutive members of one household, as on the team's report
-            for p in shown:
-                if not households or households[-1]["rank"] != p["household_rank"]:
-                    households.append({"rank": p["household_rank"], "tier": p["tier"], "members": [],
-                                       "household_id": p["household_id"], "registered": p["household_members"]})
-                households[-1]["members"].append(p)
-            return page("team.html.j2", ctx, view=view, team=team, people=shown, households=households,
-                        filters=FILTERS, chosen=chosen,
-                        already_working=pages.people(view.already_working, view.as_of, view.refs, len(cfg.rules)),
-                        snoozed=pages.people(view.snoozed, view.as_of, view.refs, len(cfg.rules)),
-                        dropped=[{**d, "ref": view.refs.get(d["person_id"], d["person_id"])}
-                                 for d in view.dropped.to_dict("records")],
-                        total=len(view.listed), labels=pages.AGENCY_LABELS)
+            ctx.log("view_list", target, True, f"run {view.run_id}; {len(shown['people'])} people shown {detail}".strip())
+            return page("team.html.j2", ctx, view=view, team=team, labels=pages.AGENCY_LABELS, **shown)
         return handle(request, "view_list", target, body)
 
     def person_of(ctx: Ctx, team: str, ref: str, action: str) -> tuple[published.TeamView, str, str, dict]:
@@ -262,13 +243,14 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     def person(request: Request, team: str, ref: str, recorded: str = "") -> Response:
         def body(ctx: Ctx) -> Response:
             view, person_id, part, row = person_of(ctx, team, ref, "view_person")
-            shown = pages.people(getattr(view, part).iloc[[list(getattr(view, part)["person_id"]).index(person_id)]],
-                                 view.as_of, view.refs, len(cfg.rules))[0] if part != "dropped" else {**row, "ref": view.refs[person_id]}
+            shown = teamlist.person_shown(cfg, view, person_id, part, row)
             ctx.log("view_person", person_id, True, f"run {view.run_id}; team {team}; {part}")
             return page("person.html.j2", ctx, view=view, team=team, p=shown, part=part, person_id=person_id,
                         history=outcomes.history(ctx.con, team, person_id), codes=outcomes.outcome_codes(),
                         members=team_members(ctx.con, team), today=today().isoformat(),
-                        recorded=bool(recorded), takes_effect=outcomes.TAKES_EFFECT, error="")
+                        recorded=bool(recorded), takes_effect=outcomes.TAKES_EFFECT, error="",
+                        legend=pages.timeline_legend(view.as_of),
+                        has_timeline=part != "dropped" and person_id in view.timelines)
         return handle(request, "view_person", f"person {ref[:64]} of {team}", body)
 
     @app.post("/teams/{team}/people/{ref}/outcome")
@@ -290,6 +272,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
                                      ctx.session.user.name)
             delivered = outcomes.record_review(ctx.con, cfg, review, view.run_id, ctx.now, today())
             ctx.log("record_outcome", person_id, True, f"{outcome} on {when}; delivery {delivered.name}")
+            notes.purge_notes(ctx.con, cfg.app_note_retention_days, ctx.now)
             return RedirectResponse(f"/teams/{team}/people/{view.refs[person_id]}?recorded=1", status_code=303)
         return await run_in_threadpool(handle, request, "record_outcome", f"person {ref[:64]} of {team}", body)
 

@@ -184,6 +184,7 @@ class PlaceConfig:
     priorities: tuple[Any, ...] = ()  # stratify.priorities.settings.Priority
     app_database: Path | None = None  # the web app's SQLite file (`app.database`); set by parse_config
     app_oidc: OidcConfig | None = None  # `app.oidc`, its client_secret_file made absolute; None: local log-in only
+    app_note_retention_days: int = 365  # `app.note_retention_days`: how long a review's note is kept in the app
 
     def capacity(self, team: str) -> int:
         return self.capacity_by_team.get(team, self.capacity_default)
@@ -262,6 +263,7 @@ def parse_config(raw: Any, path: Path) -> PlaceConfig:
         priorities=priorities or (),
         app_database=_resolve(base, doc.app.database) if doc.app.database else warehouse.parent / "app.sqlite",
         app_oidc=_oidc(base, doc.app.oidc),
+        app_note_retention_days=doc.app.note_retention_days,
     )
 
 

@@ -116,6 +116,7 @@ class AppConfig:
 
     database: Str | None = None  # SQLite file; None: `app.sqlite` beside the warehouse; relative to the config's folder
     oidc: OidcConfig | None = None  # sign-in through the place's identity provider (config.oidc); None: local only
+    note_retention_days: Days = 365  # a review's short note is removed this long after it was recorded (app-only)
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -5,7 +5,8 @@ else, so the folder can be shared with that team alone: the ranked list
 (`<team>.csv`, the same file as `lists/<team>.csv`), `already_working.csv`,
 `snoozed.csv`, `dropped.csv`, the workbook `<team>.xlsx`, `report.html` and
 `about_this_list.txt` (what the list is and is not, beside the CSVs, whose
-columns the data contract fixes). The report links only to files in its own
+columns the data contract fixes) and `timelines.json` (the weeks of contacts its
+timelines draw, so the web app draws the same from the published run). The report links only to files in its own
 folder and to places on itself.
 
 `report.html` is one self-contained page (no scripts, styles, fonts or
@@ -26,6 +27,7 @@ The place overview for leaders is `stratify.publish.overview`.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -114,6 +116,11 @@ def timeline(weeks: Weeks, as_of: date) -> dict[str, Any]:
             "frame_svg": timeline_frame(as_of), "title": f"Contacts by agency, last 12 months: {summary}"}
 
 
+def timeline_span(as_of: date) -> tuple[str, str]:
+    """The first month and the last day the timelines show, in words ("November 2025", "20 November 2026")."""
+    return (as_of - timedelta(days=TL_WEEKS * 7 - 1)).strftime("%B %Y"), f"{as_of.day} {as_of:%B %Y}"
+
+
 def _frame(as_of: date) -> dict[str, Any]:
     """What every timeline of the night shares: geometry, row labels, month ticks."""
     return {"width": TL_WIDTH, "axis_y": len(AGENCIES) * TL_ROW_H, "band_h": TL_ROW_H - 2, "plot_w": TL_WEEKS * TL_WEEK_W,
@@ -183,6 +190,30 @@ def _month_ticks(as_of: date) -> tuple[dict[str, Any], ...]:
             ticks.append(tick)
         m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
     return tuple(ticks)
+
+
+TIMELINES_FILE = "timelines.json"
+
+
+def timelines_json(as_of: date, people: Iterable[str], timelines: dict[str, Weeks]) -> str:
+    """`teams/<team>/timelines.json`: the weeks the team's page draws, for the web app to draw the same.
+
+    `{"as_of": ..., "people": {person_id: [source, week_ago, events] columns}}`
+    for everyone the team's page shows (nobody else); recorded in
+    `publications` with the other files, so the app reads the published run only.
+    """
+    empty = Weeks([], [], [])
+    weeks = {pid: timelines.get(pid, empty) for pid in people}
+    return json.dumps({"as_of": as_of.isoformat(), "people": {
+        pid: {"source": list(w.source), "week_ago": [int(x) for x in w.week_ago], "events": [int(x) for x in w.events]}
+        for pid, w in weeks.items()}}, separators=(",", ":"))
+
+
+def read_timelines(data: bytes) -> dict[str, Weeks]:
+    """The weeks of `timelines.json` (`timelines_json`), per person."""
+    people = json.loads(data)["people"]
+    return {pid: Weeks(list(w["source"]), [int(x) for x in w["week_ago"]], [int(x) for x in w["events"]])
+            for pid, w in people.items()}
 
 
 def shown_timelines(cfg: PlaceConfig, as_of: date, teams: dict[str, TeamLists]) -> dict[str, Weeks]:
@@ -291,8 +322,7 @@ def team_context(cfg: PlaceConfig, run_id: str, as_of: date, t: TeamLists, fresh
         "unit_costs": cfg.costs.source_text if cfg.costs else "",
         "dropped": [{**d, "ref": refs[d["person_id"]]} for d in t.dropped.to_dict("records")],
         "freshness": freshness_rows(freshness), "about": sentences(facts, cfg.suppression),
-        "timeline_from": (as_of - timedelta(days=TL_WEEKS * 7 - 1)).strftime("%B %Y"),
-        "timeline_to": f"{as_of.day} {as_of:%B %Y}",
+        "timeline_from": timeline_span(as_of)[0], "timeline_to": timeline_span(as_of)[1],
         "files": files, "colours": AGENCY_COLOURS, "labels": AGENCY_LABELS, "notices": list(notices),
         "already_working_days": cfg.lists.already_working_days, "snooze_days": cfg.lists.snooze_days,
     }
@@ -357,6 +387,8 @@ def write_team_folder(cfg: PlaceConfig, run_id: str, as_of: date, root: Path, t:
     note(book, len(t.listed))
     about = write_private_text(folder / TEXT_NAME, as_text(facts, cfg.suppression, t.team))
     note(about, None)
+    shown = [pid for f in (t.listed, t.already_working, t.snoozed) for pid in f["person_id"]]
+    note(write_private_text(folder / TIMELINES_FILE, timelines_json(as_of, shown, timelines)), len(shown))
     files = {"list": own_list.name, "workbook": book.name, "about": about.name, **SECTION_FILES}
     with connect(cfg) as con:
         costs = cost_sentences(con, cfg, t.listed["person_id"]) if "cost_12m_gbp" in t.listed else {}

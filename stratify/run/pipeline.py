@@ -32,6 +32,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("score", "stratify.score:score_wobbling"),
     ("rank", "stratify.lists.stage:rank_lists"),
     ("measure", "stratify.measures.stage:measure_lists"),
+    ("app_access", "stratify.access.app_log:copy_app_access"),
     ("publish", "stratify.publish.stage:publish_lists"),
 )
 

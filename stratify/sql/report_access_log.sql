@@ -11,4 +11,5 @@ SELECT
     n_people
 FROM access_log
 WHERE accessed_at >= $since
+  AND action NOT LIKE 'app.%'  -- the web app's page views (copied by the app_access stage) are on the app's IG page
 ORDER BY accessed_at DESC
