@@ -9,11 +9,14 @@ from pathlib import Path
 
 from stratify.bench.measure import BenchError, child_main
 from stratify.bench.report import compare, report
-from stratify.bench.run import run_bench
+from stratify.bench.run import RESULTS_DIR, run_bench
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of `stratify bench` and `bench/bench_nightly.py`."""
+    """The options of `stratify bench` and `bench/bench_nightly.py` (and of `stratify bench app`)."""
+    p.add_argument("what", nargs="?", choices=("nightly", "app"), default="nightly",
+                   help="nightly (default): a first load and a night per stage; app: signed-in users against "
+                        "`stratify serve` while a night publishes")
     p.add_argument("--people", type=int, default=20_000, help="people in the synthetic place (default 20,000)")
     p.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 20),
                    help="the history's last day; the night is the day after")
@@ -22,10 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", type=Path, default=None, help="where to build the place (default bench/results/place-N)")
     p.add_argument("--keep", action="store_true", help="keep the generated place afterwards")
     p.add_argument("--compare", action="store_true", help="only compare time per person across bench/results/")
+    a = p.add_argument_group("stratify bench app (reuses the place in --work if it holds one of --people)")
+    a.add_argument("--users", type=int, default=50, help="concurrent signed-in users (default 50)")
+    a.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
+    a.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+                   help="seconds each user waits between pages (default 1 3)")
+    a.add_argument("--night-at", type=float, default=5.0,
+                   help="seconds after the load starts that the night starts (negative: before it; default 5)")
+    a.add_argument("--no-night", action="store_true", help="no nightly run during the load")
+    a.add_argument("--spawn-rate", type=float, default=10.0, help="users starting per second (default 10)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark (or the comparison) and print the report."""
+    if args.what == "app":
+        return _run_app(args)
     if args.compare:
         print(compare())
         return 0
@@ -37,6 +51,24 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"stratify bench: {exc}", file=sys.stderr)
         return 1
     print(report(figures))
+    print(f"\nfigures: {figures['results_file']}")
+    return 0
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from stratify.bench.app_load import report_app, run_app_load
+
+    if args.work is None:
+        args.work = RESULTS_DIR / f"app-{args.people}"
+    if args.users < 1 or args.seconds <= 0 or not 0 <= args.think[0] <= args.think[1]:
+        raise ValueError("bench app: --users must be at least 1, --seconds above 0, and 0 <= --think MIN <= MAX")
+    try:
+        figures = run_app_load(args.people, args.work, args.users, args.seconds, args.as_of, args.years, args.seed,
+                               tuple(args.think), None if args.no_night else args.night_at, args.spawn_rate)
+    except BenchError as exc:
+        print(f"stratify bench app: {exc}", file=sys.stderr)
+        return 1
+    print(report_app(figures))
     print(f"\nfigures: {figures['results_file']}")
     return 0
 

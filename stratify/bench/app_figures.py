@@ -1,0 +1,143 @@
+"""The app load benchmark's figures from the driver's samples, and the report beside issue 19's targets."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+TARGET_P95_MS = 200.0  # issue 19: list and person pages, 95th percentile
+TARGET_ERRORS = 0
+PAGES = {"list": ("list", "list (filtered)"), "person": ("person",)}
+KINDS = ("login form", "login", "list", "list (filtered)", "person")
+SLACK_S = 0.05  # `latest` is polled every 20 ms: pages this close to the switch are not judged
+BUCKET_S = 10
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank percentile (q in 0..1) of the values; None for none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def latency(samples: list[dict]) -> dict[str, Any]:
+    ms = [s["ms"] for s in samples]
+    return {"requests": len(ms), "errors": sum(not s["ok"] for s in samples),
+            "p50_ms": percentile(ms, 0.50), "p95_ms": percentile(ms, 0.95), "p99_ms": percentile(ms, 0.99),
+            "max_ms": max(ms) if ms else None, "mean_ms": round(sum(ms) / len(ms), 2) if ms else None}
+
+
+def check_runs(samples: list[dict], runs: dict[str, str]) -> None:
+    """A list page that names a run no published run folder holds, or another run's data date, is an error."""
+    for s in samples:
+        if s.get("run_id") is None or not s["ok"]:
+            continue
+        if s["run_id"] not in runs:
+            s["ok"], s["why"] = False, "names a run that is not a published run folder"
+        elif runs[s["run_id"]] != s["as_of"]:
+            s["ok"], s["why"] = False, "mixes two runs (a run's id with another run's data date)"
+
+
+def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str | None, new_run: str | None,
+                 switch_at: float | None, load_t0: float, load_t1: float) -> dict[str, Any]:
+    """Throughput, latency per page kind, errors and whether pages followed the new run."""
+    samples = driven["samples"]
+    check_runs(samples, runs)
+    t0, seconds = driven["started"], driven["seconds"]
+    errors = [s for s in samples if not s["ok"]]
+    figures: dict[str, Any] = {
+        "load_seconds": round(seconds, 2), "requests": len(samples),
+        "requests_per_s": round(len(samples) / seconds, 2) if seconds else 0.0,
+        "errors": len(errors), "errors_by_reason": dict(Counter(f"{s['kind']}: {s['why']}" for s in errors)),
+        "pages": {name: latency([s for s in samples if s["kind"] in kinds]) for name, kinds in PAGES.items()},
+        "by_kind": {k: latency([s for s in samples if s["kind"] == k]) for k in KINDS},
+        "signed_in": sum(s["kind"] == "login" and s["ok"] for s in samples),
+        "locust": driven["locust"],
+        "timeline": [{"from_s": b * BUCKET_S, **_brief(latency(group))} for b, group in _buckets(samples, t0)],
+    }
+    lists = [s for s in samples if s.get("run_id")]
+    publish: dict[str, Any] = {"run_before": run_before, "run_after": new_run,
+                               "published_during_load": switch_at is not None and load_t0 <= switch_at <= load_t1,
+                               "switch_at_s": round(switch_at - t0, 2) if switch_at else None}
+    if switch_at is not None:
+        after = [s for s in lists if s["start"] > switch_at + SLACK_S]
+        before = [s for s in lists if s["start"] < switch_at - SLACK_S]
+        stale = [s for s in after if s["run_id"] != new_run]
+        publish.update({
+            "list_pages_before": len(before), "list_pages_after": len(after),
+            "before_showing_old_run": sum(s["run_id"] == run_before for s in before),
+            "after_showing_new_run": len(after) - len(stale),
+            "after_showing_old_run": len(stale),
+            "last_old_page_after_switch_s": round(max(s["start"] for s in stale) - switch_at, 3) if stale else None,
+            "followed": bool(after) and not stale and all(s["run_id"] == run_before for s in before),
+            "pages_mixing_runs": sum("mixes" in s["why"] for s in samples),
+            "around_switch": latency([s for s in samples if s["kind"] in PAGES["list"] + PAGES["person"]
+                                      and switch_at - 1 <= s["start"] <= switch_at + 5]),
+        })
+    figures["publish"] = publish
+    return figures
+
+
+def _brief(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f[k] for k in ("requests", "errors", "p50_ms", "p95_ms")}
+
+
+def _buckets(samples: list[dict], t0: float):
+    groups: dict[int, list[dict]] = {}
+    for s in samples:
+        groups.setdefault(int((s["start"] - t0) // BUCKET_S), []).append(s)
+    return sorted(groups.items())
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def report_app(f: dict[str, Any]) -> str:
+    """The figures as text, beside the targets (figures, not assertions)."""
+    m = f["machine"]
+    lines = [f"stratify bench app: {f['people']:,} people, {f['users']} signed-in users for {f['seconds']:g} s "
+             f"(think {f['think_s'][0]:g}-{f['think_s'][1]:g} s between pages), one server process "
+             f"(pid {f['server'].get('pid')}, port {f['server'].get('port')}), commit {f.get('commit')}",
+             f"machine: {m['cpus']} CPUs, load average {m['load_average_at_start']} at start, "
+             f"{m.get('load_average_at_end')} at end",
+             "", f"{f['requests']:,} requests in {f['load_seconds']:.1f} s: {f['requests_per_s']:.1f} requests/s; "
+             f"{f['signed_in']} users signed in", "",
+             f"{'page':<16} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"]
+    for name, row in [*f["pages"].items(), *[(f"  {k}", v) for k, v in f["by_kind"].items()]]:
+        lines.append(f"{name:<16} {row['requests']:>9,} {row['errors']:>7,} {_ms(row['p50_ms']):>8} "
+                     f"{_ms(row['p95_ms']):>8} {_ms(row['p99_ms']):>8} {_ms(row['max_ms']):>8}")
+    lines.append("")
+    for name in PAGES:
+        p95 = f["pages"][name]["p95_ms"]
+        met = p95 is not None and p95 < TARGET_P95_MS
+        lines.append(f"{name} pages p95 {_ms(p95)} ms (target < {TARGET_P95_MS:.0f} ms: {'met' if met else 'NOT met'})")
+    lines.append(f"errors {f['errors']:,} (target {TARGET_ERRORS}: {'met' if f['errors'] == TARGET_ERRORS else 'NOT met'})"
+                 + "".join(f"\n  {n} x {why}" for why, n in sorted(f["errors_by_reason"].items(), key=lambda x: -x[1])))
+    n, p = f["night"], f["publish"]
+    if f.get("night_at_s") is None:
+        lines.append("night: none (--no-night)")
+    elif n.get("started_s") is None:
+        lines.append("night: not started (the load ended first)")
+    else:
+        lines.append(f"night (stratify run, as of {f['night_as_of']}): started at {n['started_s']:+.1f} s, "
+                     f"exit {n['exit']}, {n['seconds']} s" + "".join(f"\n  {t}" for t in n.get("log_tail", [])))
+    if p.get("switch_at_s") is None:
+        lines.append("publish: no new run was published")
+    else:
+        lines.append(f"publish: {p['run_before']} -> {p['run_after']} at {p['switch_at_s']:.1f} s, "
+                     f"{'during' if p['published_during_load'] else 'NOT during'} the load; list pages after it: "
+                     f"{p['after_showing_new_run']} showed the new run, {p['after_showing_old_run']} the old"
+                     f"{' (last ' + str(p['last_old_page_after_switch_s']) + ' s after)' if p['after_showing_old_run'] else ''}; "
+                     f"before it {p['before_showing_old_run']} of {p['list_pages_before']} showed the old; "
+                     f"pages mixing two runs {p['pages_mixing_runs']}; followed: {'yes' if p['followed'] else 'NO'}")
+        a = p["around_switch"]
+        lines.append(f"  pages from 1 s before to 5 s after the switch: {a['requests']} requests, "
+                     f"p95 {_ms(a['p95_ms'])} ms, max {_ms(a['max_ms'])} ms, {a['errors']} errors")
+    lines.append("every 10 s: " + "; ".join(f"{b['from_s']}s {b['requests']} req p95 {_ms(b['p95_ms'])}"
+                                            for b in f["timeline"]))
+    lines.append(f"server: {f['server'].get('tracebacks', 0)} tracebacks in its log; stopped (exit "
+                 f"{f['server'].get('exit')})")
+    return "\n".join(lines)
