@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 
 import pytest
 from app_place import AS_OF, RUN_ID, make_published_place
@@ -18,6 +19,7 @@ from app_place import AS_OF, RUN_ID, make_published_place
 from stratify.bench.app_figures import figures_from, percentile, report_app
 from stratify.bench.app_load import ensure_place, run_app_load
 from stratify.bench.measure import BenchError
+from stratify.errors import NotPublished
 
 NEW = "20261121T020000000000Z"
 RUNS = {RUN_ID: "2026-11-20", NEW: "2026-11-21"}
@@ -50,6 +52,15 @@ def test_pages_that_follow_the_new_run_and_latency_per_page():
     p = f["publish"]
     assert p["published_during_load"] and p["followed"] and p["switch_at_s"] == 5.0
     assert (p["before_showing_old_run"], p["after_showing_new_run"], p["after_showing_old_run"]) == (2, 2, 0)
+    assert p["new_run_shown_after_s"] == 1.0 and p["old_run_after_new"] == 0
+
+
+def test_old_pages_just_after_the_switch_follow_but_going_back_to_the_old_run_does_not():
+    lag = [_s("list", 101, 5, RUN_ID), _s("list", 105.5, 5, RUN_ID), _s("list", 106, 5, NEW), _s("list", 107, 5, NEW)]
+    p = figures_from(_driven(lag), RUNS, RUN_ID, NEW, 105.0, 100.0, 110.0)["publish"]
+    assert p["followed"] and p["after_showing_old_run"] == 1 and p["new_run_shown_after_s"] == 1.0
+    back = figures_from(_driven([*lag, _s("list", 108, 5, RUN_ID)]), RUNS, RUN_ID, NEW, 105.0, 100.0, 110.0)
+    assert not back["publish"]["followed"] and back["publish"]["old_run_after_new"] == 1
 
 
 def test_a_page_of_the_old_run_after_the_switch_is_not_following_and_a_mixed_page_is_an_error():
@@ -59,7 +70,7 @@ def test_a_page_of_the_old_run_after_the_switch_is_not_following_and_a_mixed_pag
     f = figures_from(_driven([_s("list", 101, 5, RUN_ID), stale, mixed, unknown]), RUNS, RUN_ID, NEW, 105.0,
                      100.0, 110.0)
     p = f["publish"]
-    assert not p["followed"] and p["after_showing_old_run"] == 2 and p["last_old_page_after_switch_s"] == 4.0
+    assert not p["followed"] and p["after_showing_old_run"] == 2 and p["new_run_shown_after_s"] is None
     assert p["pages_mixing_runs"] == 1
     assert f["errors"] == 2 and set(f["errors_by_reason"]) == {
         "list: mixes two runs (a run's id with another run's data date)",
@@ -109,3 +120,57 @@ def test_a_short_real_load_against_one_server_counts_requests_and_errors(tmp_pat
     text = report_app(f)
     print(text, f"\nset-up {f['setup_s']} s, server ready in {f['server']['ready_s']} s")
     assert "list pages p95" in text and "errors" in text and "night: none" in text
+
+
+def _publish_second_run(cfg) -> None:
+    """Copy the published run as run NEW (data up to the next day), record it, leave `latest` where it was."""
+    import shutil
+
+    from stratify.files.durable import sha256_file
+    from stratify.run.audit import record_publications
+    from stratify.run.context import RunContext
+
+    old, new = cfg.out / "runs" / RUN_ID, cfg.out / "runs" / NEW
+    shutil.copytree(old, new)
+    (new / "manifest.json").write_text(json.dumps({"run_id": NEW, "as_of": RUNS[NEW]}), encoding="utf-8")
+    files = [{"team": None, "path": str(p.relative_to(new)), "rows": None, "sha256": sha256_file(p)}
+             for p in sorted(new.rglob("*")) if p.is_file()]
+    record_publications(cfg, RunContext(NEW, cfg.place, date.fromisoformat(RUNS[NEW])), files)
+
+
+def _switch(cfg, run_id: str) -> None:
+    tmp = cfg.out / ".latest-tmp"
+    os.symlink(os.path.join("runs", run_id), tmp)
+    os.replace(tmp, cfg.out / "latest")
+
+
+def test_the_app_keeps_the_last_run_while_the_night_that_published_a_new_one_still_holds_the_warehouse(tmp_path):
+    """Found by `stratify bench app`: reading a new run's records while the night still wrote the warehouse was a 500."""
+    import subprocess
+    import sys
+
+    from stratify.app.published import RunCache
+    from stratify.run.lock import lock_path
+
+    cfg = make_published_place(tmp_path)
+    _publish_second_run(cfg)
+    runs = RunCache()
+    assert runs.current_run(cfg).run_id == RUN_ID
+    lock_path(cfg).write_text(json.dumps({"run_id": NEW, "pid": os.getpid()}), encoding="utf-8")
+    _switch(cfg, NEW)  # the night switched `latest` and is closing its run
+    assert runs.current_run(cfg).run_id == RUN_ID  # the warehouse is not touched: the night writes its end
+    lock_path(cfg).unlink()  # the night let go
+    writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(cfg.warehouse)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"  # another program writes the warehouse
+        assert runs.current_run(cfg).run_id == RUN_ID  # refused by DuckDB: the last run, whole, not an error
+        with pytest.raises(NotPublished, match="while the warehouse is in use"):
+            RunCache().current_run(cfg)  # a server that never checked a run has nothing to fall back on
+    finally:
+        writer.kill()
+        writer.wait()
+    run = runs.current_run(cfg)
+    assert run.run_id == NEW and run.folder == cfg.out / "runs" / NEW
+    assert runs.current_run(cfg) is run

@@ -16,24 +16,38 @@ import hashlib
 import io
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 
 from stratify.config import PlaceConfig
-from stratify.errors import NotPublished
+from stratify.errors import NotPublished, WarehouseLocked
 from stratify.publish.people import short_refs
 from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
+from stratify.run.lock import lock_path, read_holder
 
 SECTIONS = ("already_working", "snoozed", "dropped")
+CLOSING_GRACE = 60.0  # seconds a new run may take to close before the app reads it anyway (a killed run)
 
 
 class RunCache:
-    """Run folders already checked by `published_run`, by run id (thread-safe)."""
+    """Run folders already checked by `published_run`, by run id (thread-safe).
+
+    Checking a new run opens the warehouse (read-only), which DuckDB refuses
+    while another process writes it, and which would in turn make that
+    writer fail. The nightly run switches `latest` and then, still holding
+    the place's run lock, writes its end into the warehouse: until it lets go
+    (at most `CLOSING_GRACE`), the last run checked is served instead, whole,
+    and so it is whenever the warehouse is locked (pages follow the new run
+    a moment later, never mixing the two; found by `stratify bench app`).
+    """
 
     def __init__(self) -> None:
         self._runs: dict[str, PublishedRun] = {}
+        self._last: PublishedRun | None = None
+        self._first_seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def current_run(self, cfg: PlaceConfig) -> PublishedRun:
@@ -44,12 +58,31 @@ class RunCache:
             folder = None
         with self._lock:
             known = self._runs.get(folder.name) if folder is not None else None
+            last = self._last
         if known is not None and folder == known.folder and folder.parent == runs_dir(cfg).resolve():
             return known
-        run = published_run(cfg)  # raises NotPublished for anything else
+        if folder is not None and last is not None and last.folder.is_dir() and self._closing(cfg, folder.name):
+            return last
+        try:
+            run = published_run(cfg)  # raises NotPublished for anything else
+        except WarehouseLocked as exc:
+            if last is not None and last.folder.is_dir():
+                return last
+            raise NotPublished(f"the published run cannot be checked while the warehouse is in use ({exc}); "
+                               "try again in a moment") from None
         with self._lock:
             self._runs[run.run_id] = run
+            self._last = run
         return run
+
+    def _closing(self, cfg: PlaceConfig, run_id: str) -> bool:
+        """Whether the run that published `run_id` still holds the run lock (for at most `CLOSING_GRACE` s)."""
+        holder = read_holder(lock_path(cfg))
+        if not holder or holder.get("run_id") != run_id:
+            return False
+        with self._lock:
+            first = self._first_seen.setdefault(run_id, time.monotonic())
+        return time.monotonic() - first < CLOSING_GRACE
 
 
 def read_published(run: PublishedRun, relative: str) -> bytes:

@@ -65,13 +65,17 @@ def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str |
         after = [s for s in lists if s["start"] > switch_at + SLACK_S]
         before = [s for s in lists if s["start"] < switch_at - SLACK_S]
         stale = [s for s in after if s["run_id"] != new_run]
+        first_new = min((s["start"] for s in after if s["ok"] and s["run_id"] == new_run), default=None)
+        # once a page showed the new run, no page asked for later may show the old one
+        went_back = [s for s in stale if first_new is not None and s["start"] > first_new + SLACK_S]
         publish.update({
             "list_pages_before": len(before), "list_pages_after": len(after),
             "before_showing_old_run": sum(s["run_id"] == run_before for s in before),
             "after_showing_new_run": len(after) - len(stale),
             "after_showing_old_run": len(stale),
-            "last_old_page_after_switch_s": round(max(s["start"] for s in stale) - switch_at, 3) if stale else None,
-            "followed": bool(after) and not stale and all(s["run_id"] == run_before for s in before),
+            "new_run_shown_after_s": round(first_new - switch_at, 3) if first_new is not None else None,
+            "old_run_after_new": len(went_back),
+            "followed": first_new is not None and not went_back and all(s["run_id"] == run_before for s in before),
             "pages_mixing_runs": sum("mixes" in s["why"] for s in samples),
             "around_switch": latency([s for s in samples if s["kind"] in PAGES["list"] + PAGES["person"]
                                       and switch_at - 1 <= s["start"] <= switch_at + 5]),
@@ -127,12 +131,15 @@ def report_app(f: dict[str, Any]) -> str:
     if p.get("switch_at_s") is None:
         lines.append("publish: no new run was published")
     else:
+        shown = p["new_run_shown_after_s"]
         lines.append(f"publish: {p['run_before']} -> {p['run_after']} at {p['switch_at_s']:.1f} s, "
-                     f"{'during' if p['published_during_load'] else 'NOT during'} the load; list pages after it: "
-                     f"{p['after_showing_new_run']} showed the new run, {p['after_showing_old_run']} the old"
-                     f"{' (last ' + str(p['last_old_page_after_switch_s']) + ' s after)' if p['after_showing_old_run'] else ''}; "
-                     f"before it {p['before_showing_old_run']} of {p['list_pages_before']} showed the old; "
-                     f"pages mixing two runs {p['pages_mixing_runs']}; followed: {'yes' if p['followed'] else 'NO'}")
+                     f"{'during' if p['published_during_load'] else 'NOT during'} the load")
+        lines.append(f"  list pages: before the switch {p['before_showing_old_run']} of {p['list_pages_before']} "
+                     f"showed the old run; after it {p['after_showing_new_run']} the new, "
+                     f"{p['after_showing_old_run']} the old; the new run first shown "
+                     f"{'-' if shown is None else f'{shown:.2f}'} s after the switch; old after new "
+                     f"{p['old_run_after_new']}; pages mixing two runs {p['pages_mixing_runs']}; "
+                     f"followed: {'yes' if p['followed'] else 'NO'}")
         a = p["around_switch"]
         lines.append(f"  pages from 1 s before to 5 s after the switch: {a['requests']} requests, "
                      f"p95 {_ms(a['p95_ms'])} ms, max {_ms(a['max_ms'])} ms, {a['errors']} errors")
