@@ -174,3 +174,22 @@ def test_the_app_keeps_the_last_run_while_the_night_that_published_a_new_one_sti
     run = runs.current_run(cfg)
     assert run.run_id == NEW and run.folder == cfg.out / "runs" / NEW
     assert runs.current_run(cfg) is run
+
+
+def test_a_team_view_is_parsed_once_per_run_but_its_files_are_checked_every_time(tmp_path, monkeypatch):
+    from stratify.app import published
+
+    cfg = make_published_place(tmp_path)
+    runs = published.RunCache()
+    parsed = []
+    real = published.team_view
+    monkeypatch.setattr(published, "team_view", lambda run, team: parsed.append(team) or real(run, team))
+    run = runs.current_run(cfg)
+    first = runs.team_view(run, "NT01")
+    assert runs.team_view(run, "NT01") is first and parsed == ["NT01"]
+    assert len(first.listed) == 3 and first.as_of == AS_OF
+    assert "teams/NT01/snoozed.csv" in published.view_files(run, "NT01")
+    snoozed = cfg.out / "runs" / RUN_ID / "teams" / "NT01" / "snoozed.csv"
+    snoozed.write_text(snoozed.read_text(encoding="utf-8") + "x,,,,,,,,\n", encoding="utf-8")
+    with pytest.raises(NotPublished, match="not the file that was published"):
+        runs.team_view(run, "NT01")  # changed after its first view: refused all the same

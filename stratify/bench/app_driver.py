@@ -2,6 +2,9 @@
 
     python -m stratify.bench.app_driver SPEC.json OUT.json
 
+The load lasts the spec's `seconds` at most, less if the parent creates the
+spec's `stop_file` first.
+
 A separate process because importing locust monkey-patches the whole
 interpreter for gevent (sockets, threads, subprocess): the benchmark that
 starts the server and the nightly run stays an ordinary process. Locust runs
@@ -151,7 +154,16 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     runner = env.create_local_runner()
     t0 = time.time()
     runner.start(len(accounts), spawn_rate=spec["spawn_rate"])
-    gevent.spawn_later(spec["seconds"], runner.quit)
+    if spec.get("started_file"):  # the parent times the load from here, not from this process's start
+        Path(spec["started_file"]).write_text(repr(t0), encoding="utf-8")
+    stop_file = Path(spec["stop_file"]) if spec.get("stop_file") else None
+
+    def stop_when_told() -> None:  # the parent ends the load early by creating the stop file
+        while time.time() - t0 < spec["seconds"] and not (stop_file and stop_file.exists()):
+            gevent.sleep(0.1)
+        runner.quit()
+
+    gevent.spawn(stop_when_told)
     runner.greenlet.join()
     elapsed = time.time() - t0
     total = env.stats.total

@@ -48,27 +48,38 @@ STRATIFY = [sys.executable, "-m", "stratify.cli"]
 ACCOUNTS_FILE = "app_load_accounts.json"
 READY_TIMEOUT_S = 180  # the server imports the app (and Great Expectations through it) on a busy machine
 NIGHT_TIMEOUT_S = 1800
+FOLLOW_S = 10.0  # with a night, the load goes on at least this long after the new run is published
+MAX_LOAD_S = 900.0
 
 
 def run_app_load(people: int, work: Path, users: int = 50, seconds: float = 60.0, as_of: date = date(2026, 11, 20),
                  years: int = 3, seed: int = 0, think_s: tuple[float, float] = (1.0, 3.0), night_at: float | None = 5.0,
-                 spawn_rate: float = 10.0, place_extra: str = "") -> dict[str, Any]:
-    """Build or reuse the place, start the server, run the load and the night; the figures (also as JSON)."""
+                 spawn_rate: float = 10.0, place_extra: str = "", load_from_stage: str | None = None,
+                 follow_s: float = FOLLOW_S, max_seconds: float = MAX_LOAD_S) -> dict[str, Any]:
+    """Build or reuse the place, start the server, run the load and the night; the figures (also as JSON).
+
+    `night_at`: seconds after the load starts that the night starts (before
+    it if negative; None: no night). `load_from_stage`: start the night
+    first and the load once the night reaches this stage. With a night, the
+    load goes on past `seconds` until `follow_s` after the new run is
+    published (or the night ends), at most `max_seconds`.
+    """
     from stratify.config import load_config
 
     work = Path(work).resolve()
     t_build = time.perf_counter()
     config, built = ensure_place(people, work, as_of, years, seed, place_extra)
     cfg = load_config(config)
+    if load_from_stage is not None and night_at is None:
+        raise BenchError("a load that waits for a stage of the night needs a night")
     figures: dict[str, Any] = {
         "people": people, "users": users, "seconds": seconds, "think_s": list(think_s), "night_at_s": night_at,
-        "spawn_rate": spawn_rate, "work": str(work), "place_built": built, "commit": _commit(),
-        "machine": _machine(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_from_stage": load_from_stage, "spawn_rate": spawn_rate, "work": str(work), "place_built": built,
+        "commit": _commit(), "machine": _machine(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     accounts = ensure_accounts(config, cfg.teams, cfg.app_database, users, work)
-    before = published_runs(cfg.out)
     latest_before = _latest(cfg.out)
-    night = date.fromisoformat(before[latest_before]) + timedelta(days=1)
+    night = date.fromisoformat(published_runs(cfg.out)[latest_before]) + timedelta(days=1)
     if night_at is not None:
         run_step({"op": "synth_day", "config": str(config), "seed": seed, "day": night.isoformat()}, work)
     figures["setup_s"] = round(time.perf_counter() - t_build, 1)
@@ -78,52 +89,119 @@ def run_app_load(people: int, work: Path, users: int = 50, seconds: float = 60.0
     port = free_port()
     server = _spawn([*STRATIFY, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
                     logs / "serve.log")
-    night_proc: subprocess.Popen | None = None
+    load = Load(cfg.out, logs, latest_before)
     try:
         figures["server"] = {"pid": server.pid, "port": port, "ready_s": wait_ready(server, port)}
-        spec = {"host": f"http://127.0.0.1:{port}", "accounts": accounts, "seconds": seconds,
-                "think_s": list(think_s), "spawn_rate": spawn_rate}
-        (logs / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        os.chmod(logs / "spec.json", 0o600)  # it holds the accounts' passwords
-        out = logs / "driver.json"
-        out.unlink(missing_ok=True)
-        night_cmd = [*STRATIFY, "run", "--config", str(config), "--as-of", night.isoformat()]
-        switch: dict[str, Any] = {}
-        if night_at is not None and night_at < 0:
-            night_proc, night_t0 = _spawn(night_cmd, logs / "night.log"), time.time()
-            _watch(cfg.out, latest_before, switch, until=time.time() - night_at, stop=lambda: False)
-        driver = _spawn([sys.executable, "-m", "stratify.bench.app_driver", str(logs / "spec.json"), str(out)],
-                        logs / "driver.log")
-        load_t0 = time.time()
-        if night_proc is None and night_at is not None:
-            _watch(cfg.out, latest_before, switch, until=load_t0 + night_at, stop=lambda: driver.poll() is not None)
-            if driver.poll() is None:
-                night_proc, night_t0 = _spawn(night_cmd, logs / "night.log"), time.time()
-        _watch(cfg.out, latest_before, switch, until=float("inf"), stop=lambda: driver.poll() is not None)
-        load_t1 = time.time()
-        if night_proc is None:  # no night asked for, or the load ended before it was due
-            figures["night"] = {"exit": None, "started_s": None, "seconds": None}
-        else:
-            running = night_proc
-            _watch(cfg.out, latest_before, switch, until=time.time() + NIGHT_TIMEOUT_S,
-                   stop=lambda: running.poll() is not None)
-            figures["night"] = _night_figures(night_proc, night_t0, load_t0, logs / "night.log")
-        if driver.returncode != 0 or not out.exists():
-            raise BenchError(f"the load driver failed (exit {driver.returncode}); see {logs / 'driver.log'}")
-        driven = json.loads(out.read_text(encoding="utf-8"))
+        spec = {"host": f"http://127.0.0.1:{port}", "accounts": accounts, "seconds": max(seconds, max_seconds),
+                "think_s": list(think_s), "spawn_rate": spawn_rate, "stop_file": str(logs / "stop"),
+                "started_file": str(logs / "started")}
+        night_cmd = None if night_at is None else [*STRATIFY, "run", "--config", str(config), "--as-of",
+                                                   night.isoformat()]
+        driven = load.run(spec, seconds, night_cmd, night_at or 0.0, load_from_stage, follow_s, max_seconds)
     finally:
         figures.setdefault("server", {})["exit"] = stop(server)
-        if night_proc is not None and night_proc.poll() is None:  # only on an error above: never leave it running
-            stop(night_proc)
+        load.stop_night()  # only after an error: never left running
+    figures["night"] = load.night_figures()
     figures["server"]["tracebacks"] = _count(logs / "serve.log", "Traceback")
-    figures.update(figures_from(driven, published_runs(cfg.out), latest_before, switch.get("run"),
-                                switch.get("at"), load_t0, load_t1))
+    figures.update(figures_from(driven, published_runs(cfg.out), latest_before, load.switch.get("run"),
+                                load.switch.get("at"), load.t0, load.t1))
     figures["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = work / f"app_load-{stamp}.json"
     path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     figures["results_file"] = str(path)
     return figures
+
+
+class Load:
+    """The load driver and the night, started on time, with `<out>/latest` watched for the switch."""
+
+    def __init__(self, out: Path, logs: Path, latest_before: str | None):
+        self.out, self.logs, self.before = out, logs, latest_before
+        self.switch: dict[str, Any] = {}
+        self.night: subprocess.Popen | None = None
+        self.night_t0 = self.night_t1 = self.t0 = self.t1 = 0.0
+
+    def run(self, spec: dict[str, Any], seconds: float, night_cmd: list[str] | None, night_at: float,
+            from_stage: str | None, follow_s: float, max_seconds: float) -> dict[str, Any]:
+        """The driver's output once the load is over (and the night, if any, has ended)."""
+        for name in ("stop", "started"):
+            (self.logs / name).unlink(missing_ok=True)
+        (self.logs / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        os.chmod(self.logs / "spec.json", 0o600)  # it holds the accounts' passwords
+        out = self.logs / "driver.json"
+        out.unlink(missing_ok=True)
+        if night_cmd is not None and (from_stage is not None or night_at < 0):
+            self._start_night(night_cmd)
+            if from_stage is not None:
+                self._watch(time.time() + NIGHT_TIMEOUT_S, lambda: self._at_stage(from_stage))
+            else:
+                self._watch(time.time() - night_at, lambda: False)
+        driver = _spawn([sys.executable, "-m", "stratify.bench.app_driver", str(self.logs / "spec.json"), str(out)],
+                        self.logs / "driver.log")
+        started = Path(spec["started_file"])
+        try:
+            self._watch(time.time() + 300, lambda: started.exists() or driver.poll() is not None)
+            self.t0 = float(started.read_text(encoding="utf-8")) if started.exists() else time.time()
+            if night_cmd is not None and self.night is None:
+                self._watch(self.t0 + night_at, lambda: driver.poll() is not None)
+                self._start_night(night_cmd)
+            self._watch(self.t0 + max_seconds, lambda: driver.poll() is not None or self._done(seconds, follow_s))
+            (self.logs / "stop").touch()
+            driver.wait(timeout=120)
+        finally:
+            stop(driver)
+        self.t1 = time.time()
+        if self.night is not None:
+            self._watch(time.time() + NIGHT_TIMEOUT_S, lambda: self.night.poll() is not None)
+            self.night_t1 = time.time()
+        if driver.returncode != 0 or not out.exists():
+            raise BenchError(f"the load driver failed (exit {driver.returncode}); see {self.logs / 'driver.log'}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    def _start_night(self, cmd: list[str]) -> None:
+        self.night, self.night_t0 = _spawn(cmd, self.logs / "night.log"), time.time()
+
+    def _done(self, seconds: float, follow_s: float) -> bool:
+        """`seconds` of load, and with a night: `follow_s` more after its switch, or the night over."""
+        now = time.time()
+        if now - self.t0 < seconds:
+            return False
+        if self.night is None:
+            return True
+        return ("at" in self.switch and now - self.switch["at"] >= follow_s) or self.night.poll() is not None
+
+    def _at_stage(self, stage: str) -> bool:
+        """The night is at `stage` (or past it: it switched `latest`, or ended)."""
+        try:
+            status = json.loads((self.out / "status.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            status = {}
+        at = status.get("status") == "running" and status.get("stage") == stage
+        return at or "at" in self.switch or (self.night is not None and self.night.poll() is not None)
+
+    def _watch(self, until: float, stop_when) -> None:
+        """Poll `<out>/latest` every 20 ms until `until` or `stop_when()`; note when it first changes, and to what."""
+        while time.time() < until and not stop_when():
+            if "at" not in self.switch:
+                now = _latest(self.out)
+                if now is not None and now != self.before:
+                    self.switch["at"], self.switch["run"] = time.time(), now
+            time.sleep(0.02)
+
+    def stop_night(self) -> None:
+        if self.night is not None and self.night.poll() is None:
+            stop(self.night)
+
+    def night_figures(self) -> dict[str, Any]:
+        if self.night is None:
+            return {"exit": None, "started_s": None, "seconds": None}
+        log = self.logs / "night.log"
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-5:] if log.exists() else []
+        done = self.night.poll() is not None and self.night_t1
+        return {"exit": self.night.returncode, "started_s": round(self.night_t0 - self.t0, 2),
+                "seconds": round(self.night_t1 - self.night_t0, 1) if done else None, "log": str(log),
+                "log_tail": tail if self.night.returncode else []}
 
 
 def ensure_place(people: int, work: Path, as_of: date, years: int, seed: int, place_extra: str) -> tuple[Path, bool]:
@@ -202,16 +280,6 @@ def _latest(out: Path) -> str | None:
         return None
 
 
-def _watch(out: Path, before: str | None, switch: dict[str, Any], until: float, stop) -> None:
-    """Poll `<out>/latest` every 20 ms until `until` or `stop()`; note when it first changes (and to what)."""
-    while time.time() < until and not stop():
-        if "at" not in switch:
-            now = _latest(out)
-            if now is not None and now != before:
-                switch["at"], switch["run"] = time.time(), now
-        time.sleep(0.02)
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -219,7 +287,7 @@ def free_port() -> int:
 
 
 def _spawn(cmd: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as fh:
+    with open(log, "wb") as fh:  # one log per process and benchmark run
         return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
@@ -249,14 +317,6 @@ def stop(proc: subprocess.Popen) -> int | None:
             proc.kill()
             proc.wait(timeout=15)
     return proc.returncode
-
-
-def _night_figures(proc: subprocess.Popen, t0: float, load_t0: float, log: Path) -> dict[str, Any]:
-    done = proc.poll() is not None
-    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-5:] if log.exists() else []
-    return {"exit": proc.returncode if done else None, "started_s": round(t0 - load_t0, 2),
-            "seconds": round(time.time() - t0, 1) if done else None, "log": str(log),
-            "log_tail": tail if proc.returncode else []}
 
 
 def _count(path: Path, word: str) -> int:

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--night-at", type=float, default=5.0,
                    help="seconds after the load starts that the night starts (negative: before it; default 5)")
     a.add_argument("--no-night", action="store_true", help="no nightly run during the load")
+    a.add_argument("--load-from-stage", default=None, metavar="STAGE",
+                   help="start the night first, and the load when the night reaches STAGE (e.g. publish)")
+    a.add_argument("--follow", type=float, default=10.0,
+                   help="with a night, load until this many seconds after it publishes (default 10)")
+    a.add_argument("--max-seconds", type=float, default=900.0, help="the longest the load may run (default 900)")
     a.add_argument("--spawn-rate", type=float, default=10.0, help="users starting per second (default 10)")
 
 
@@ -60,11 +65,17 @@ def _run_app(args: argparse.Namespace) -> int:
 
     if args.work is None:
         args.work = RESULTS_DIR / f"app-{args.people}"
+    from stratify.run.pipeline import STAGES
+
     if args.users < 1 or args.seconds <= 0 or not 0 <= args.think[0] <= args.think[1]:
         raise ValueError("bench app: --users must be at least 1, --seconds above 0, and 0 <= --think MIN <= MAX")
+    if args.load_from_stage is not None and args.load_from_stage not in dict(STAGES):
+        raise ValueError(f"bench app: --load-from-stage must be a stage: {', '.join(n for n, _ in STAGES)}")
     try:
         figures = run_app_load(args.people, args.work, args.users, args.seconds, args.as_of, args.years, args.seed,
-                               tuple(args.think), None if args.no_night else args.night_at, args.spawn_rate)
+                               tuple(args.think), None if args.no_night else args.night_at, args.spawn_rate,
+                               load_from_stage=args.load_from_stage, follow_s=args.follow,
+                               max_seconds=args.max_seconds)
     except BenchError as exc:
         print(f"stratify bench app: {exc}", file=sys.stderr)
         return 1
