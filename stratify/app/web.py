@@ -138,7 +138,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             ctx.log(action, target, False, "the team has no published list")
             raise Refused(404, "Not found", "There is no such page.")
         try:
-            return published.team_view(run, team)
+            return runs.team_view(run, team)
         except NotPublished as exc:
             ctx.log(action, target, False, str(exc))
             raise Refused(503, "Cannot be shown", f"{exc}. Tell information-governance staff.") from None
