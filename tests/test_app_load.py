@@ -193,3 +193,18 @@ def test_a_team_view_is_parsed_once_per_run_but_its_files_are_checked_every_time
     snoozed.write_text(snoozed.read_text(encoding="utf-8") + "x,,,,,,,,\n", encoding="utf-8")
     with pytest.raises(NotPublished, match="not the file that was published"):
         runs.team_view(run, "NT01")  # changed after its first view: refused all the same
+
+
+def test_a_page_does_not_checkpoint_the_app_database_on_its_way_out(tmp_path):
+    """Each request opens and closes its own connection; were it the last one, SQLite would checkpoint the WAL
+    and fsync the database file on every page (about a fifth of a page's time, `stratify bench app`)."""
+    from app_place import Clock, add_users, client, log_in
+
+    cfg = make_published_place(tmp_path)
+    add_users(cfg)
+    c = client(cfg, Clock())
+    log_in(c, "ann")
+    wal = cfg.app_database.with_name(cfg.app_database.name + "-wal")
+    for _ in range(3):
+        assert c.get("/teams/NT01").status_code == 200
+        assert wal.exists() and wal.stat().st_size > 0  # the log of this page's writes is still there: no checkpoint

@@ -82,6 +82,10 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     app = FastAPI(title="stratify", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     runs = published.RunCache()
+    # Held open for the app's life, never used: else each request's close is the database's last, on which
+    # SQLite checkpoints the WAL and fsyncs the database file, on every page (seen by `stratify bench app`).
+    app.state.wal_keeper = sqlite3.connect(db, check_same_thread=False)
+    app.state.wal_keeper.execute("PRAGMA journal_mode = WAL").fetchone()  # opens the WAL: it now counts
 
     def today() -> date:
         return _today(cfg, clock())
