@@ -48,6 +48,7 @@ def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str |
     check_runs(samples, runs)
     t0, seconds = driven["started"], driven["seconds"]
     errors = [s for s in samples if not s["ok"]]
+    signed_in = max((s["start"] + s["ms"] / 1000 for s in samples if s["kind"] == "login"), default=t0)
     figures: dict[str, Any] = {
         "load_seconds": round(seconds, 2), "requests": len(samples),
         "requests_per_s": round(len(samples) / seconds, 2) if seconds else 0.0,
@@ -55,6 +56,10 @@ def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str |
         "pages": {name: latency([s for s in samples if s["kind"] in kinds]) for name, kinds in PAGES.items()},
         "by_kind": {k: latency([s for s in samples if s["kind"] == k]) for k in KINDS},
         "signed_in": sum(s["kind"] == "login" and s["ok"] for s in samples),
+        # once everyone has signed in (argon2 log-ins at the start compete with the first pages)
+        "all_signed_in_at_s": round(signed_in - t0, 2),
+        "pages_after_sign_in": {name: latency([s for s in samples if s["kind"] in kinds and s["start"] > signed_in])
+                                for name, kinds in PAGES.items()},
         "locust": driven["locust"],
         "timeline": [{"from_s": b * BUCKET_S, **_brief(latency(group))}  # list and person pages
                      for b, group in _buckets([s for s in samples if s["kind"] in PAGE_KINDS], t0)],
@@ -117,9 +122,11 @@ def report_app(f: dict[str, Any]) -> str:
                      f"{_ms(row['p95_ms']):>8} {_ms(row['p99_ms']):>8} {_ms(row['max_ms']):>8}")
     lines.append("")
     for name in PAGES:
-        p95 = f["pages"][name]["p95_ms"]
+        p95, after = f["pages"][name]["p95_ms"], f["pages_after_sign_in"][name]
         met = p95 is not None and p95 < TARGET_P95_MS
-        lines.append(f"{name} pages p95 {_ms(p95)} ms (target < {TARGET_P95_MS:.0f} ms: {'met' if met else 'NOT met'})")
+        lines.append(f"{name} pages p95 {_ms(p95)} ms (target < {TARGET_P95_MS:.0f} ms: {'met' if met else 'NOT met'}); "
+                     f"after everyone signed in ({f['all_signed_in_at_s']:.1f} s): p50 {_ms(after['p50_ms'])} "
+                     f"p95 {_ms(after['p95_ms'])} p99 {_ms(after['p99_ms'])} ms over {after['requests']:,} pages")
     lines.append(f"errors {f['errors']:,} (target {TARGET_ERRORS}: {'met' if f['errors'] == TARGET_ERRORS else 'NOT met'})"
                  + "".join(f"\n  {n} x {why}" for why, n in sorted(f["errors_by_reason"].items(), key=lambda x: -x[1])))
     n, p = f["night"], f["publish"]

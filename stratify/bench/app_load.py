@@ -79,7 +79,7 @@ def run_app_load(people: int, work: Path, users: int = 50, seconds: float = 60.0
     }
     accounts = ensure_accounts(config, cfg.teams, cfg.app_database, users, work)
     latest_before = _latest(cfg.out)
-    night = date.fromisoformat(published_runs(cfg.out)[latest_before]) + timedelta(days=1)
+    night = next_night(cfg, date.fromisoformat(published_runs(cfg.out)[latest_before]))
     if night_at is not None:
         run_step({"op": "synth_day", "config": str(config), "seed": seed, "day": night.isoformat()}, work)
     figures["setup_s"] = round(time.perf_counter() - t_build, 1)
@@ -262,6 +262,19 @@ def _users(config: Path, command: str, user: str, *more: str) -> subprocess.Pope
     return subprocess.Popen([*STRATIFY, "users", command, "--config", str(config), "--user", user, *more,
                              "--password-stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def next_night(cfg, published_as_of: date) -> date:
+    """The day after both the published run and every delivery already made (a failed night's stay archived)."""
+    from stratify.contract import load_contract
+
+    contract, last = load_contract(), published_as_of
+    for folder in (cfg.landing, cfg.archive):
+        for path in folder.rglob("*") if folder.is_dir() else ():
+            name = contract.parse_file_name(path.name)
+            if name is not None and name.source != "outcomes":  # the app's outcomes are dated by the day recorded
+                last = max(last, name.delivery_date)
+    return last + timedelta(days=1)
 
 
 def published_runs(out: Path) -> dict[str, str]:
