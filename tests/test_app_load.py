@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from datetime import date
 
 import pytest
@@ -144,22 +145,29 @@ def _switch(cfg, run_id: str) -> None:
     os.replace(tmp, cfg.out / "latest")
 
 
-def test_the_app_keeps_the_last_run_while_the_night_that_published_a_new_one_still_holds_the_warehouse(tmp_path):
-    """Found by `stratify bench app`: reading a new run's records while the night still wrote the warehouse was a 500."""
+def test_the_app_leaves_the_warehouse_alone_while_a_night_runs_and_follows_the_new_run_after(tmp_path):
+    """Found by `stratify bench app`: checking a new run while the night still wrote the warehouse was a 500,
+    and the app's read-only open of the warehouse made the night's publish stage fail."""
     import subprocess
     import sys
 
-    from stratify.app.published import RunCache
+    from stratify.app.published import RunCache, run_in_progress
     from stratify.run.lock import lock_path
 
     cfg = make_published_place(tmp_path)
     _publish_second_run(cfg)
     runs = RunCache()
-    assert runs.current_run(cfg).run_id == RUN_ID
-    lock_path(cfg).write_text(json.dumps({"run_id": NEW, "pid": os.getpid()}), encoding="utf-8")
-    _switch(cfg, NEW)  # the night switched `latest` and is closing its run
-    assert runs.current_run(cfg).run_id == RUN_ID  # the warehouse is not touched: the night writes its end
-    lock_path(cfg).unlink()  # the night let go
+    assert runs.current_run(cfg).run_id == RUN_ID and not run_in_progress(cfg)
+    lock_path(cfg).write_text(json.dumps({"run_id": NEW, "pid": os.getpid()}), encoding="utf-8")  # a night runs
+    assert run_in_progress(cfg)
+    _switch(cfg, NEW)  # it switched `latest` and is closing its run
+    assert runs.current_run(cfg).run_id == RUN_ID  # the warehouse is not touched while the night writes it
+    with pytest.raises(NotPublished, match="nightly run is writing the warehouse"):
+        RunCache().current_run(cfg)  # a server that never checked a run has nothing to show meanwhile
+    gone = {"run_id": NEW, "pid": 2**22 + 7, "host": socket.gethostname()}
+    lock_path(cfg).write_text(json.dumps(gone), encoding="utf-8")
+    assert not run_in_progress(cfg)  # its process is gone: a stale lock is no run
+    lock_path(cfg).unlink()
     writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
                                "print('open', flush=True); time.sleep(60)", str(cfg.warehouse)],
                               stdout=subprocess.PIPE, text=True)
@@ -167,7 +175,7 @@ def test_the_app_keeps_the_last_run_while_the_night_that_published_a_new_one_sti
         assert writer.stdout.readline().strip() == "open"  # another program writes the warehouse
         assert runs.current_run(cfg).run_id == RUN_ID  # refused by DuckDB: the last run, whole, not an error
         with pytest.raises(NotPublished, match="while the warehouse is in use"):
-            RunCache().current_run(cfg)  # a server that never checked a run has nothing to fall back on
+            RunCache().current_run(cfg)
     finally:
         writer.kill()
         writer.wait()

@@ -16,9 +16,8 @@ import hashlib
 import io
 import json
 import threading
-import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
@@ -26,28 +25,28 @@ from stratify.config import PlaceConfig
 from stratify.errors import NotPublished, WarehouseLocked
 from stratify.publish.people import short_refs
 from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
-from stratify.run.lock import lock_path, read_holder
+from stratify.run.lock import STALE_AFTER, holder_alive, lock_path, read_holder
 
 SECTIONS = ("already_working", "snoozed", "dropped")
-CLOSING_GRACE = 60.0  # seconds a new run may take to close before the app reads it anyway (a killed run)
 
 
 class RunCache:
     """Run folders already checked by `published_run`, by run id (thread-safe).
 
-    Checking a new run opens the warehouse (read-only), which DuckDB refuses
-    while another process writes it, and which would in turn make that
-    writer fail. The nightly run switches `latest` and then, still holding
-    the place's run lock, writes its end into the warehouse: until it lets go
-    (at most `CLOSING_GRACE`), the last run checked is served instead, whole,
-    and so it is whenever the warehouse is locked (pages follow the new run
-    a moment later, never mixing the two; found by `stratify bench app`).
+    Checking a new run opens the warehouse (read-only): DuckDB refuses that
+    while another process writes the file, and while it is open the night's
+    own writes are refused (a stage fails). So while a run holds the place's
+    run lock (`run_in_progress`) the warehouse is left alone and the last run
+    checked is served, whole; likewise if DuckDB refuses the warehouse. The
+    night switches `latest` before it writes its end, so pages show the new
+    run once the night has let go, a moment later, never mixing the two
+    (found by `stratify bench app`). A server with no run checked yet answers
+    503 meanwhile.
     """
 
     def __init__(self) -> None:
         self._runs: dict[str, PublishedRun] = {}
         self._last: PublishedRun | None = None
-        self._first_seen: dict[str, float] = {}
         self._views: dict[tuple[str, str], TeamView] = {}
         self._lock = threading.Lock()
 
@@ -62,13 +61,17 @@ class RunCache:
             last = self._last
         if known is not None and folder == known.folder and folder.parent == runs_dir(cfg).resolve():
             return known
-        if folder is not None and last is not None and last.folder.is_dir() and self._closing(cfg, folder.name):
-            return last
+        fallback = last if last is not None and last.folder.is_dir() else None
+        if run_in_progress(cfg):
+            if fallback is not None:
+                return fallback
+            raise NotPublished("the nightly run is writing the warehouse; the lists can be shown once it has "
+                               "finished")
         try:
             run = published_run(cfg)  # raises NotPublished for anything else
         except WarehouseLocked as exc:
-            if last is not None and last.folder.is_dir():
-                return last
+            if fallback is not None:
+                return fallback
             raise NotPublished(f"the published run cannot be checked while the warehouse is in use ({exc}); "
                                "try again in a moment") from None
         with self._lock:
@@ -97,14 +100,20 @@ class RunCache:
                 self._views[key] = view
         return view
 
-    def _closing(self, cfg: PlaceConfig, run_id: str) -> bool:
-        """Whether the run that published `run_id` still holds the run lock (for at most `CLOSING_GRACE` s)."""
-        holder = read_holder(lock_path(cfg))
-        if not holder or holder.get("run_id") != run_id:
-            return False
-        with self._lock:
-            first = self._first_seen.setdefault(run_id, time.monotonic())
-        return time.monotonic() - first < CLOSING_GRACE
+
+def run_in_progress(cfg: PlaceConfig) -> bool:
+    """Whether a run holds the place's run lock: its process alive (or on another host), or an Airflow run
+    (one process per task) started less than `STALE_AFTER` ago. A stale or unreadable lock is no run."""
+    holder = read_holder(lock_path(cfg))
+    if not holder:
+        return False
+    if holder.get("spans_processes"):
+        try:
+            started = datetime.fromisoformat(str(holder["started_at"]))
+        except (KeyError, ValueError):
+            return True
+        return datetime.now(UTC) - started.astimezone(UTC) < STALE_AFTER
+    return holder_alive(holder) is not False
 
 
 def read_published(run: PublishedRun, relative: str) -> bytes:
