@@ -70,7 +70,8 @@ def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str |
                                "switch_at_s": round(switch_at - t0, 2) if switch_at else None}
     if switch_at is not None:
         after = [s for s in lists if s["start"] > switch_at + SLACK_S]
-        before = [s for s in lists if s["start"] < switch_at - SLACK_S]
+        # pages answered before the switch must show the old run; pages in flight across it may show either
+        before = [s for s in lists if s["start"] + s["ms"] / 1000 < switch_at - SLACK_S]
         stale = [s for s in after if s["run_id"] != new_run]
         first_new = min((s["start"] for s in after if s["ok"] and s["run_id"] == new_run), default=None)
         # once a page showed the new run, no page asked for later may show the old one

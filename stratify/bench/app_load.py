@@ -186,8 +186,8 @@ class Load:
         while time.time() < until and not stop_when():
             if "at" not in self.switch:
                 now = _latest(self.out)
-                if now is not None and now != self.before:
-                    self.switch["at"], self.switch["run"] = time.time(), now
+                if now is not None and now != self.before:  # when the link was made, not when this noticed it
+                    self.switch["at"], self.switch["run"] = _made_at(self.out / "latest"), now
             time.sleep(0.02)
 
     def stop_night(self) -> None:
@@ -292,6 +292,14 @@ def _latest(out: Path) -> str | None:
         return Path(os.readlink(out / "latest")).name
     except OSError:
         return None
+
+
+def _made_at(link: Path) -> float:
+    """When a symbolic link was made (its own mtime: `switch_latest` makes it, then renames it into place)."""
+    try:
+        return os.lstat(link).st_mtime
+    except OSError:
+        return time.time()
 
 
 def free_port() -> int:
