@@ -80,6 +80,14 @@ def test_a_page_of_the_old_run_after_the_switch_is_not_following_and_a_mixed_pag
     assert not late["publish"]["published_during_load"] and not late["publish"]["followed"]
 
 
+def test_a_person_gone_from_the_new_runs_page_is_a_404_but_not_an_error():
+    samples = [_s("list", 101, 5, RUN_ID), {**_s("person", 106, 5, ok=False, why="status 404"), "status": 404},
+               _s("list", 107, 5, NEW), {**_s("person", 108, 5, ok=False, why="status 404"), "status": 404}]
+    f = figures_from(_driven(samples), RUNS, RUN_ID, NEW, 105.0, 100.0, 110.0)
+    assert f["publish"]["person_gone_404"] == 1  # its link came from the old run's list
+    assert f["errors"] == 1 and f["errors_by_reason"] == {"person: status 404": 1}  # this one's from the new list
+
+
 def test_a_work_folder_with_a_place_of_another_size_or_other_files_is_refused(tmp_path):
     (tmp_path / "place").mkdir()
     cfg = make_published_place(tmp_path / "place")

@@ -41,11 +41,35 @@ def check_runs(samples: list[dict], runs: dict[str, str]) -> None:
             s["ok"], s["why"] = False, "mixes two runs (a run's id with another run's data date)"
 
 
+def gone_with_the_switch(samples: list[dict], new_run: str | None) -> int:
+    """Person pages of 404 whose link came from a list of an older run: the person is not on tonight's page.
+
+    A correct answer, not an error (someone in the already-working section,
+    say, whose outcome aged out of it): such samples are marked ok. Each
+    user's link comes from the last list page that user had back before
+    asking for the person.
+    """
+    if new_run is None:
+        return 0
+    events = sorted([(s["start"] + s["ms"] / 1000, 0, i) for i, s in enumerate(samples) if s.get("run_id")]
+                    + [(s["start"], 1, i) for i, s in enumerate(samples) if s["kind"] == "person"])
+    last: dict[str, str] = {}
+    gone = 0
+    for _, kind, i in events:
+        s = samples[i]
+        if kind == 0:
+            last[s["user"]] = s["run_id"]
+        elif s["status"] == 404 and last.get(s["user"]) not in (None, new_run):
+            s["ok"], s["why"], gone = True, "", gone + 1
+    return gone
+
+
 def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str | None, new_run: str | None,
                  switch_at: float | None, load_t0: float, load_t1: float) -> dict[str, Any]:
     """Throughput, latency per page kind, errors and whether pages followed the new run."""
     samples = driven["samples"]
     check_runs(samples, runs)
+    gone = gone_with_the_switch(samples, new_run)
     t0, seconds = driven["started"], driven["seconds"]
     errors = [s for s in samples if not s["ok"]]
     signed_in = max((s["start"] + s["ms"] / 1000 for s in samples if s["kind"] == "login"), default=t0)
@@ -65,7 +89,7 @@ def figures_from(driven: dict[str, Any], runs: dict[str, str], run_before: str |
                      for b, group in _buckets([s for s in samples if s["kind"] in PAGE_KINDS], t0)],
     }
     lists = [s for s in samples if s.get("run_id")]
-    publish: dict[str, Any] = {"run_before": run_before, "run_after": new_run,
+    publish: dict[str, Any] = {"run_before": run_before, "run_after": new_run, "person_gone_404": gone,
                                "published_during_load": switch_at is not None and load_t0 <= switch_at <= load_t1,
                                "switch_at_s": round(switch_at - t0, 2) if switch_at else None}
     if switch_at is not None:
@@ -150,6 +174,8 @@ def report_app(f: dict[str, Any]) -> str:
                      f"{'-' if shown is None else f'{shown:.2f}'} s after the switch; old after new "
                      f"{p['old_run_after_new']}; pages mixing two runs {p['pages_mixing_runs']}; "
                      f"followed: {'yes' if p['followed'] else 'NO'}")
+        lines.append(f"  person pages from a link of the old run's list whose person is not on the new run's page "
+                     f"(404, not counted as errors): {p['person_gone_404']}")
         a = p["around_switch"]
         lines.append(f"  pages from 1 s before to 5 s after the switch: {a['requests']} requests, "
                      f"p95 {_ms(a['p95_ms'])} ms, max {_ms(a['max_ms'])} ms, {a['errors']} errors")
