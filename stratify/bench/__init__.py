@@ -34,7 +34,10 @@ Figures go to stdout (beside the issue's targets and the ratio to the floor)
 and to `bench/results/<people>.json` (kept out of git).
 
 Modules: `measure` (a step in its own process), `floors`, `phase` (a run
-stage by stage), `run` (the benchmark), `report`, `cli`.
+stage by stage), `run` (the benchmark), `report`, `cli`; and `stratify bench
+app` (issue 19's load benchmark of the web app, docs/scaling.md): `app_load`
+(place, accounts, server, night), `app_driver` (locust, in its own process),
+`app_figures`.
 """
 
 from stratify.bench.cli import add_arguments, main, run_from_args

@@ -120,7 +120,7 @@ def _brief(f: dict[str, Any]) -> dict[str, Any]:
     return {k: f[k] for k in ("requests", "errors", "p50_ms", "p95_ms")}
 
 
-def _buckets(samples: list[dict], t0: float):
+def _buckets(samples: list[dict], t0: float) -> list[tuple[int, list[dict]]]:
     groups: dict[int, list[dict]] = {}
     for s in samples:
         groups.setdefault(int((s["start"] - t0) // BUCKET_S), []).append(s)

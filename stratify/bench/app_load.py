@@ -36,13 +36,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratify.bench.app_figures import figures_from, report_app
 from stratify.bench.measure import BenchError, run_step
 from stratify.bench.run import _commit, _machine, run_bench
+
+if TYPE_CHECKING:
+    from stratify.config import PlaceConfig
 
 STRATIFY = [sys.executable, "-m", "stratify.cli"]
 ACCOUNTS_FILE = "app_load_accounts.json"
@@ -77,8 +81,12 @@ def run_app_load(people: int, work: Path, users: int = 50, seconds: float = 60.0
         "load_from_stage": load_from_stage, "spawn_rate": spawn_rate, "work": str(work), "place_built": built,
         "commit": _commit(), "machine": _machine(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if cfg.app_database is None:
+        raise BenchError(f"{config} has no app database")
     accounts = ensure_accounts(config, cfg.teams, cfg.app_database, users, work)
     latest_before = _latest(cfg.out)
+    if latest_before is None:
+        raise BenchError(f"nothing is published in {cfg.out}")
     night = next_night(cfg, date.fromisoformat(published_runs(cfg.out)[latest_before]))
     if night_at is not None:
         run_step({"op": "synth_day", "config": str(config), "seed": seed, "day": night.isoformat()}, work)
@@ -153,8 +161,9 @@ class Load:
         finally:
             stop(driver)
         self.t1 = time.time()
-        if self.night is not None:
-            self._watch(time.time() + NIGHT_TIMEOUT_S, lambda: self.night.poll() is not None)
+        night = self.night
+        if night is not None:
+            self._watch(time.time() + NIGHT_TIMEOUT_S, lambda: night.poll() is not None)
             self.night_t1 = time.time()
         if driver.returncode != 0 or not out.exists():
             raise BenchError(f"the load driver failed (exit {driver.returncode}); see {self.logs / 'driver.log'}")
@@ -181,7 +190,7 @@ class Load:
         at = status.get("status") == "running" and status.get("stage") == stage
         return at or "at" in self.switch or (self.night is not None and self.night.poll() is not None)
 
-    def _watch(self, until: float, stop_when) -> None:
+    def _watch(self, until: float, stop_when: Callable[[], bool]) -> None:
         """Poll `<out>/latest` every 20 ms until `until` or `stop_when()`; note when it first changes, and to what."""
         while time.time() < until and not stop_when():
             if "at" not in self.switch:
@@ -265,7 +274,7 @@ def _users(config: Path, command: str, user: str, *more: str) -> subprocess.Pope
                             stderr=subprocess.PIPE, text=True)
 
 
-def next_night(cfg, published_as_of: date) -> date:
+def next_night(cfg: PlaceConfig, published_as_of: date) -> date:
     """The day after both the published run and every delivery already made (a failed night's stay archived)."""
     from stratify.contract import load_contract
 
