@@ -88,6 +88,16 @@ def test_a_person_gone_from_the_new_runs_page_is_a_404_but_not_an_error():
     assert f["errors"] == 1 and f["errors_by_reason"] == {"person: status 404": 1}  # this one's from the new list
 
 
+def test_stratify_bench_app_is_a_command_of_its_own_and_refuses_impossible_options(tmp_path, capsys):
+    from stratify.cli import main
+
+    assert main(["bench", "app", "--people", "5", "--work", str(tmp_path), "--users", "0"]) == 1
+    assert "--users must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "app", "--people", "5", "--work", str(tmp_path), "--load-from-stage", "lunch"]) == 1
+    assert "--load-from-stage must be a stage: pull, discover" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything was built
+
+
 def test_a_work_folder_with_a_place_of_another_size_or_other_files_is_refused(tmp_path):
     (tmp_path / "place").mkdir()
     cfg = make_published_place(tmp_path / "place")

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", action="store_true", help="only compare time per person across bench/results/")
     a = p.add_argument_group("stratify bench app (reuses the place in --work if it holds one of --people)")
     a.add_argument("--users", type=int, default=50, help="concurrent signed-in users (default 50)")
-    a.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
+    a.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60; with a night, until --follow s after it publishes)")
     a.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
                    help="seconds each user waits between pages (default 1 3)")
     a.add_argument("--night-at", type=float, default=5.0,
