@@ -2,6 +2,7 @@
 
     stratify bench --people 20000          # or: make bench PEOPLE=20000
     stratify bench --compare               # time per person across bench/results/*.json
+    stratify bench app --people 330000 --work DIR   # the web app under load: app_load, app_driver, app_figures
 
 Why it exists: "fast enough" is a number per stage that can be compared
 across commits and machines, not an impression. What it does:
@@ -34,10 +35,7 @@ Figures go to stdout (beside the issue's targets and the ratio to the floor)
 and to `bench/results/<people>.json` (kept out of git).
 
 Modules: `measure` (a step in its own process), `floors`, `phase` (a run
-stage by stage), `run` (the benchmark), `report`, `cli`; and `stratify bench
-app` (issue 19's load benchmark of the web app, docs/scaling.md): `app_load`
-(place, accounts, server, night), `app_driver` (locust, in its own process),
-`app_figures`.
+stage by stage), `run` (the benchmark), `report`, `cli`.
 """
 
 from stratify.bench.cli import add_arguments, main, run_from_args
