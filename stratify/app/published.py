@@ -17,24 +17,38 @@ import io
 import json
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
 from stratify.config import PlaceConfig
-from stratify.errors import NotPublished
+from stratify.errors import NotPublished, WarehouseLocked
 from stratify.publish.people import short_refs
 from stratify.publish.team_page import TIMELINES_FILE, Weeks, read_timelines
 from stratify.run.context import PublishedRun, latest_link, published_run, runs_dir
+from stratify.run.lock import STALE_AFTER, holder_alive, lock_path, read_holder
 
 SECTIONS = ("already_working", "snoozed", "dropped")
 
 
 class RunCache:
-    """Run folders already checked by `published_run`, by run id (thread-safe)."""
+    """Run folders already checked by `published_run`, by run id (thread-safe).
+
+    Checking a new run opens the warehouse (read-only): DuckDB refuses that
+    while another process writes the file, and while it is open the night's
+    own writes are refused (a stage fails). So while a run holds the place's
+    run lock (`run_in_progress`) the warehouse is left alone and the last run
+    checked is served, whole; likewise if DuckDB refuses the warehouse. The
+    night switches `latest` before it writes its end, so pages show the new
+    run once the night has let go, a moment later, never mixing the two
+    (found by `stratify bench app`). A server with no run checked yet answers
+    503 meanwhile.
+    """
 
     def __init__(self) -> None:
         self._runs: dict[str, PublishedRun] = {}
+        self._last: PublishedRun | None = None
+        self._views: dict[tuple[str, str], TeamView] = {}
         self._lock = threading.Lock()
 
     def current_run(self, cfg: PlaceConfig) -> PublishedRun:
@@ -45,12 +59,62 @@ class RunCache:
             folder = None
         with self._lock:
             known = self._runs.get(folder.name) if folder is not None else None
+            last = self._last
         if known is not None and folder == known.folder and folder.parent == runs_dir(cfg).resolve():
             return known
-        run = published_run(cfg)  # raises NotPublished for anything else
+        fallback = last if last is not None and last.folder.is_dir() else None
+        if run_in_progress(cfg):
+            if fallback is not None:
+                return fallback
+            raise NotPublished("the nightly run is writing the warehouse; the lists can be shown once it has "
+                               "finished")
+        try:
+            run = published_run(cfg)  # raises NotPublished for anything else
+        except WarehouseLocked as exc:
+            if fallback is not None:
+                return fallback
+            raise NotPublished(f"the published run cannot be checked while the warehouse is in use ({exc}); "
+                               "try again in a moment") from None
         with self._lock:
             self._runs[run.run_id] = run
+            self._last = run
+            self._views = {k: v for k, v in self._views.items() if k[0] == run.run_id}  # older runs' views go
         return run
+
+    def team_view(self, run: PublishedRun, team: str) -> TeamView:
+        """`team_view`, parsed once per run and team; the files' bytes are still checked on every call.
+
+        Parsing the CSVs was a third of a page's time (`stratify bench app`).
+        A published file must be its recorded bytes, so the view parsed from
+        them can never differ: each call re-reads and re-hashes the team's
+        files (a file changed after publication is still refused), and only
+        the parsing is skipped.
+        """
+        for relative in view_files(run, team):
+            read_published(run, relative)
+        key = (run.run_id, team)
+        with self._lock:
+            view = self._views.get(key)
+        if view is None:
+            view = team_view(run, team)
+            with self._lock:
+                self._views[key] = view
+        return view
+
+
+def run_in_progress(cfg: PlaceConfig) -> bool:
+    """Whether a run holds the place's run lock: its process alive (or on another host), or an Airflow run
+    (one process per task) started less than `STALE_AFTER` ago. A stale or unreadable lock is no run."""
+    holder = read_holder(lock_path(cfg))
+    if not holder:
+        return False
+    if holder.get("spans_processes"):
+        try:
+            started = datetime.fromisoformat(str(holder["started_at"]))
+        except (KeyError, ValueError):
+            return True
+        return datetime.now(UTC) - started.astimezone(UTC) < STALE_AFTER
+    return holder_alive(holder) is not False
 
 
 def read_published(run: PublishedRun, relative: str) -> bytes:
@@ -121,6 +185,12 @@ def team_view(run: PublishedRun, team: str) -> TeamView:
     timelines = read_timelines(read_published(run, timelines_file)) if timelines_file in run.files else {}
     return TeamView(run.run_id, run_as_of(run), team, listed, sections["already_working"], sections["snoozed"],
                     sections["dropped"], short_refs(ids), timelines)
+
+
+def view_files(run: PublishedRun, team: str) -> list[str]:
+    """What a team's view is made of: its list, the manifest, and its folder's CSV and JSON files."""
+    own = sorted(p for p in run.files if p.startswith(f"teams/{team}/") and p.endswith((".csv", ".json")))
+    return [f"lists/{team}.csv", "manifest.json", *own]
 
 
 def published_teams(run: PublishedRun) -> list[str]:

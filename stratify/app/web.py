@@ -83,6 +83,10 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
     app = FastAPI(title="stratify", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     runs = published.RunCache()
+    # Held open for the app's life, never used: else each request's close is the database's last, on which
+    # SQLite checkpoints the WAL and fsyncs the database file, on every page (seen by `stratify bench app`).
+    app.state.wal_keeper = sqlite3.connect(db, check_same_thread=False)
+    app.state.wal_keeper.execute("PRAGMA journal_mode = WAL").fetchone()  # opens the WAL: it now counts
 
     def today() -> date:
         return _today(cfg, clock())
@@ -141,7 +145,7 @@ def create_app(cfg: PlaceConfig, clock: Callable[[], datetime] = now_utc) -> Fas
             ctx.log(action, target, False, "the team has no published list")
             raise Refused(404, "Not found", "There is no such page.")
         try:
-            return published.team_view(run, team)
+            return runs.team_view(run, team)
         except NotPublished as exc:
             ctx.log(action, target, False, str(exc))
             raise Refused(503, "Cannot be shown", f"{exc}. Tell information-governance staff.") from None

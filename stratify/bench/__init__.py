@@ -2,6 +2,7 @@
 
     stratify bench --people 20000          # or: make bench PEOPLE=20000
     stratify bench --compare               # time per person across bench/results/*.json
+    stratify bench app --people 330000 --work DIR   # the web app under load: app_load, app_driver, app_figures
 
 Why it exists: "fast enough" is a number per stage that can be compared
 across commits and machines, not an impression. What it does:

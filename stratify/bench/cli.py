@@ -13,7 +13,11 @@ from stratify.bench.run import run_bench
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of `stratify bench` and `bench/bench_nightly.py`."""
+    """The options of `stratify bench` and `bench/bench_nightly.py` (and of `stratify bench app`)."""
+    p.add_argument("what", nargs="?", choices=("nightly", "app"), default="nightly",
+                   help="nightly (default): a first load and a night per stage; app: signed-in users against "
+                        "`stratify serve` while a night publishes")
+    add_app_arguments(p)
     p.add_argument("--people", type=int, default=20_000, help="people in the synthetic place (default 20,000)")
     p.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 20),
                    help="the history's last day; the night is the day after")
@@ -26,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark (or the comparison) and print the report."""
+    if args.what == "app":
+        return _run_app(args)
     if args.compare:
         print(compare())
         return 0
@@ -37,6 +43,49 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"stratify bench: {exc}", file=sys.stderr)
         return 1
     print(report(figures))
+    print(f"\nfigures: {figures['results_file']}")
+    return 0
+
+
+def add_app_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `stratify bench app` (issue 19's load benchmark of the web app)."""
+    a = p.add_argument_group("stratify bench app (reuses the place in --work if it holds one of --people)")
+    a.add_argument("--users", type=int, default=50, help="concurrent signed-in users (default 50)")
+    a.add_argument("--seconds", type=float, default=60.0,
+                   help="how long the load runs (default 60; with a night, until --follow s after it publishes)")
+    a.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+                   help="seconds each user waits between pages (default 1 3)")
+    a.add_argument("--night-at", type=float, default=5.0,
+                   help="seconds after the load starts that the night starts (negative: before it; default 5)")
+    a.add_argument("--no-night", action="store_true", help="no nightly run during the load")
+    a.add_argument("--load-from-stage", default=None, metavar="STAGE",
+                   help="start the night first, and the load when the night reaches STAGE (e.g. publish)")
+    a.add_argument("--follow", type=float, default=10.0,
+                   help="with a night, load until this many seconds after it publishes (default 10)")
+    a.add_argument("--max-seconds", type=float, default=900.0, help="the longest the load may run (default 900)")
+    a.add_argument("--spawn-rate", type=float, default=10.0, help="users starting per second (default 10)")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from stratify.bench.app_load import report_app, run_app_load
+    from stratify.bench.run import RESULTS_DIR
+    from stratify.run.pipeline import STAGES
+
+    if args.work is None:
+        args.work = RESULTS_DIR / f"app-{args.people}"
+    if args.users < 1 or args.seconds <= 0 or not 0 <= args.think[0] <= args.think[1]:
+        raise ValueError("bench app: --users must be at least 1, --seconds above 0, and 0 <= --think MIN <= MAX")
+    if args.load_from_stage is not None and args.load_from_stage not in dict(STAGES):
+        raise ValueError(f"bench app: --load-from-stage must be a stage: {', '.join(n for n, _ in STAGES)}")
+    try:
+        figures = run_app_load(args.people, args.work, args.users, args.seconds, args.as_of, args.years, args.seed,
+                               tuple(args.think), None if args.no_night else args.night_at, args.spawn_rate,
+                               load_from_stage=args.load_from_stage, follow_s=args.follow,
+                               max_seconds=args.max_seconds)
+    except BenchError as exc:
+        print(f"stratify bench app: {exc}", file=sys.stderr)
+        return 1
+    print(report_app(figures))
     print(f"\nfigures: {figures['results_file']}")
     return 0
 
