@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stratify.bench.floors import landing_files
-from stratify.bench.measure import BenchError, run_step
+from stratify.bench.measure import BenchError, run_command, run_step
 from stratify.bench.phase import run_phase
 from stratify.resources import CHECKOUT_ROOT, PROJECT_ROOT
 
@@ -86,6 +86,7 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["night"] = {**tonight.figures(), "floor_s": round(history.seconds, 3),
                             "floor": {**history.result, **history.figures()},
                             "delivered_floor_s": round(delivered.seconds, 3)}
+        figures["baseline"] = measure_baseline(config, night, work)
         dag_file = PROJECT_ROOT / "dags" / "nightly_stratification.py"
         airflow = run_step({"op": "airflow_startup", "dag_file": str(dag_file)}, work, env=_airflow_env(work))
         figures["airflow"] = {"task_startup_s": round(airflow.wall_s, 3), "parse_s": round(airflow.seconds, 3),
@@ -103,6 +104,37 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["results_file"] = str(out)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def measure_baseline(config: Path, as_of: date, work: Path) -> dict[str, Any]:
+    """`stratify baseline --config ... --as-of ...` on the place as it stands, timed as its user waits for it.
+
+    The whole command in a fresh process (start-up, imports, the three years'
+    figures, the page): wall seconds and the process's peak memory.
+    """
+    out = work / "baseline"
+    m = run_command(["baseline", "--config", str(config), "--as-of", as_of.isoformat(), "--out", str(out)], work)
+    return {"as_of": as_of.isoformat(), "wall_s": round(m.wall_s, 3), "cpu_s": round(m.cpu_s, 3),
+            "peak_rss_mb": round(m.peak_rss_mb), "files": sorted(p.name for p in out.iterdir())}
+
+
+def rerun_baseline(people: int, work: Path, night: date, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    """Measure the baseline again on a place kept by `stratify bench --keep`, into its results file.
+
+    As of `night` (the kept place's night: the day after `--as-of`); the
+    rest of `bench/results/<people>.json`, if there is one, is kept.
+    """
+    work = Path(work).resolve()
+    config = work / "place.yaml"
+    if not config.is_file():
+        raise BenchError(f"{work}: no place.yaml: keep a place with `stratify bench --keep --work {work}` first")
+    path = Path(results_dir) / f"{people}.json"
+    figures = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"people": people}
+    figures["baseline"] = {**measure_baseline(config, night, work), "commit": _commit(), "machine": _machine()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    figures["results_file"] = str(path)
     return figures
 
 
