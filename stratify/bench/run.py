@@ -20,12 +20,36 @@ from stratify.resources import CHECKOUT_ROOT, PROJECT_ROOT
 RESULTS_DIR = (CHECKOUT_ROOT or Path.cwd()) / "bench" / "results"
 
 
+# The four example priorities of docs/costs.md (a domain, age and events in all history, age and events in a
+# window, a household criterion), so the costs stage is measured with a priority of every kind to evaluate.
+PRIORITIES = """priorities:
+  - {id: homelessness, name: Homelessness, cohort: {domains: {names: [homelessness], window_days: 365}}}
+  - id: care_leavers
+    name: Transition to adulthood for care leavers
+    cohort:
+      age: {min: 16, max: 25}
+      events: [{types: [care_leaver, looked_after_start, looked_after_end]}]
+  - id: frail_elderly
+    name: Frail elderly
+    cohort:
+      age: {min: 75}
+      events: [{types: [emergency_admission, adult_care_package_start, adult_assessment], window_days: 365}]
+  - id: families
+    name: Children whose parent is struggling
+    cohort: {household: {with_children: true, others_with_domains: 1}}
+"""
+
+
 def write_place(folder: Path, extra: str = "") -> Path:
-    """The benchmark's place configuration: defaults everywhere else, like a new place (`extra`: tests only)."""
+    """The benchmark's place configuration: defaults everywhere else, like a new place, with the example priorities.
+
+    `extra`: more YAML (tests only).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "place.yaml"
     path.write_text("place: bench\nlanding: landing\nwarehouse: bench.duckdb\nout: out\n"
-                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n" + extra, encoding="utf-8")
+                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n" + PRIORITIES + extra,
+                    encoding="utf-8")
     return path
 
 
