@@ -11,6 +11,7 @@ share is shown only for a group of at least `min_count` people, else
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ def _money(value: float, people: int, sup: SuppressionConfig) -> float | None:
     """Pounds (whole) for a group big enough to show (or nobody at all: 0), else None."""
     if people == 0:
         return 0
-    return round(_pence(value)) if people >= sup.min_count else None
+    return math.floor(_pence(value) + 0.5) if people >= sup.min_count else None  # half a pound up, as money is
 
 
 def _share(value: float, total: float, people: int, sup: SuppressionConfig) -> float | None:
