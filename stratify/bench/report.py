@@ -86,10 +86,12 @@ def issue16_lines(figures: dict[str, Any]) -> list[str]:
         size, limit = COSTS_ADDED_TARGET
         added, share = night["costs_added"], night["costs_share"]
         verdict = "met" if added < limit else "NOT met"
-        parts = ", ".join(f"{k} {v:.2f} s" for k, v in night["costs_parts_s"].items())
+        parts = ", ".join(
+            f"the costs stage {v:.2f} s ({100 * v / night['total_s']:.1f}% of the night)" if k == "costs"
+            else f"{k} {v:.2f} s" for k, v in night["costs_parts_s"].items())
         lines.append(f"  costs, handoffs and priorities (issue 16): {night['costs_s']:.2f} s of the night's "
                      f"{night['total_s']:.1f} s = {100 * share:.1f}% of the night, adding {100 * added:.1f}% to "
-                     f"the rest (target < {100 * limit:.0f}% at {size:,} people: {verdict}); {parts}")
+                     f"the rest (target < {100 * limit:.0f}% at {size:,} people: {verdict}): {parts}")
     if "baseline" in figures:
         b = figures["baseline"]
         size, limit = BASELINE_TARGET_S
