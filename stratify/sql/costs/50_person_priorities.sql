@@ -63,15 +63,22 @@ WITH member AS (
     FROM priority_people AS pp
     WHERE pp.household_id IS NOT NULL AND NOT pp.died
       AND EXISTS (SELECT 1 FROM crit_household)
+),
+-- each household's counts once (a GROUP BY), then given to each member
+household AS (
+    SELECT household_id, count(*) AS members, count(*) FILTER (WHERE child) AS children,
+           count(*) FILTER (WHERE has_domain) AS with_domain, count(*) FILTER (WHERE on_plan) AS on_plan
+    FROM member
+    GROUP BY household_id
 )
 SELECT
     m.person_key,
-    count(*) OVER (PARTITION BY m.household_id) AS members,
-    count(*) FILTER (WHERE m.child) OVER (PARTITION BY m.household_id) AS children,
-    count(*) FILTER (WHERE m.has_domain) OVER (PARTITION BY m.household_id) - CAST(m.has_domain AS INTEGER)
-        AS others_with_domains,
-    count(*) FILTER (WHERE m.on_plan) OVER (PARTITION BY m.household_id) AS on_plan
-FROM member AS m;
+    h.members,
+    h.children,
+    h.with_domain - CAST(m.has_domain AS INTEGER) AS others_with_domains,
+    h.on_plan
+FROM member AS m
+JOIN household AS h USING (household_id);
 
 CREATE OR REPLACE TEMP TABLE priority_hits AS
 SELECT c.priority_id, c.criterion_id, pp.person_key
