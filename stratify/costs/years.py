@@ -39,7 +39,7 @@ from stratify.costs.compute import (
 )
 from stratify.warehouse.database import render_identifier, run_sql_file
 
-YEAR_SCRATCH = ("baseline_known", "baseline_years", "baseline_year_stays", "baseline_year_events",
+YEAR_SCRATCH = ("baseline_now", "baseline_known", "baseline_years", "baseline_year_stays", "baseline_year_events",
                 "baseline_year_people", "baseline_year_types")
 
 
@@ -70,5 +70,6 @@ def year_tables(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, year: int, as_
 def drop_years(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the shared tables of `prepare_years` (and the costs scratch tables)."""
     drop_scratch(con)
+    con.execute("DROP VIEW IF EXISTS temp.main.baseline_persons")
     for name in YEAR_SCRATCH:
         con.execute(f"DROP TABLE IF EXISTS temp.main.{render_identifier(name, frozenset(YEAR_SCRATCH))}")
