@@ -215,6 +215,10 @@ def test_the_whole_benchmark_writes_every_figure(tmp_path):
         assert set(saved[phase]["stages_s"]) >= {"validate", "load", "features", "score", "publish"}
         assert saved[phase]["status"] == "published"
     assert saved["night_deliveries"] and saved["airflow"]["task_startup_s"] > 0
+    night = saved["night"]  # issue 16: the costs stage and its parts in rank and publish, and the baseline command
+    assert {"costs", "rank.list_columns", "publish.baseline", "publish.cost_sentences"} <= set(night["costs_parts_s"])
+    assert 0 < night["costs_s"] < night["total_s"] and 0 < night["costs_share"] < 1
+    assert saved["baseline"]["wall_s"] > 0 and saved["baseline"]["files"] == ["baseline.html", "baseline.json"]
     assert figures["results_file"] == str(tmp_path / "results" / "300.json")
     assert not (tmp_path / "work").exists()  # the place is removed unless --keep
 
