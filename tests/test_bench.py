@@ -19,6 +19,7 @@ from stratify.bench import (
     Phase,
     add_floor_ratios,
     compare,
+    issue16_lines,
     landing_files,
     read_files_floor,
     read_warehouse_floor,
@@ -214,5 +215,63 @@ def test_the_whole_benchmark_writes_every_figure(tmp_path):
         assert set(saved[phase]["stages_s"]) >= {"validate", "load", "features", "score", "publish"}
         assert saved[phase]["status"] == "published"
     assert saved["night_deliveries"] and saved["airflow"]["task_startup_s"] > 0
+    night = saved["night"]  # issue 16: the costs stage and its parts in rank and publish, and the baseline command
+    assert {"costs", "rank.list_columns", "publish.baseline", "publish.cost_sentences"} <= set(night["costs_parts_s"])
+    assert 0 < night["costs_s"] < night["total_s"] and 0 < night["costs_share"] < 1
+    assert saved["baseline"]["wall_s"] > 0 and saved["baseline"]["files"] == ["baseline.html", "baseline.json"]
     assert figures["results_file"] == str(tmp_path / "results" / "300.json")
     assert not (tmp_path / "work").exists()  # the place is removed unless --keep
+
+
+def test_the_night_share_of_costs_counts_the_stage_and_its_parts_elsewhere():
+    phase = Phase(status="published")
+    phase.steps["features"] = Measured(10.0, 11.0, 10.0, 500.0, {})
+    phase.steps["costs"] = Measured(3.0, 4.0, 3.0, 400.0, {})
+    phase.steps["rank"] = Measured(2.0, 3.0, 2.0, 300.0, {}, {"list_columns": 0.5})
+    phase.steps["publish"] = Measured(5.0, 6.0, 5.0, 300.0, {}, {"baseline": 1.5, "cost_sentences": 0.0})
+    night = phase.figures()
+    assert night["total_s"] == 20.0 and night["costs_s"] == 5.0
+    assert night["costs_parts_s"] == {"costs": 3.0, "rank.list_columns": 0.5, "publish.baseline": 1.5,
+                                      "publish.cost_sentences": 0.0}
+    assert night["costs_share"] == 0.25 and night["costs_added"] == round(5 / 15, 4)
+    assert night["stages"]["publish"]["costs_parts_s"] == {"baseline": 1.5, "cost_sentences": 0.0}
+    whole = _figures(330_000, 250.0, 20.0)
+    whole["night"].update({k: night[k] for k in ("costs_s", "costs_parts_s", "costs_share", "costs_added")})
+    whole["baseline"] = {"as_of": "2026-11-21", "wall_s": 75.0, "cpu_s": 90.0, "peak_rss_mb": 2048}
+    text = report(whole)
+    assert ("costs, handoffs and priorities (issue 16): 5.00 s of the night's 20.0 s = 25.0% of the night, "
+            "adding 33.3% to the rest (target < 10% at 330,000 people: NOT met): the costs stage 3.00 s "
+            "(15.0% of the night), rank.list_columns 0.50 s") in text
+    assert "publish.baseline 1.50 s" in text
+    assert "`stratify baseline` as of 2026-11-21 (issue 16): 75.0 s wall" in text
+    assert "(target < 60 s at 3,000,000 people: set for that size)" in text
+    whole["people"] = 3_000_000
+    assert "(target < 60 s at 3,000,000 people: NOT met)" in report(whole)
+
+
+def test_a_step_reports_the_costs_parts_timed_inside_it(place, tmp_path):
+    cfg, _, _ = place
+    config = cfg.landing.parent / "place.yaml"
+    m = run_step({"op": "floor_files", "config": str(config), "files": [str(p) for p in landing_files(cfg)]}, tmp_path)
+    assert m.costs_parts == {} and "costs_parts_s" not in m.figures()  # a step with no costs work reports none
+
+
+def test_the_baseline_is_timed_again_on_a_kept_place_into_its_results(place, tmp_path):
+    from stratify.bench import rerun_baseline
+    from stratify.bench.measure import run_command
+
+    cfg, _, _ = place
+    work = cfg.landing.parent  # write_place's folder: a place with deliveries (none loaded: a baseline of nobody)
+    (tmp_path / "2000.json").write_text(json.dumps({"people": 2000, "night": {"total_s": 9.0}}))
+    figures = rerun_baseline(2000, work, DAY, results_dir=tmp_path)
+    saved = json.loads((tmp_path / "2000.json").read_text())
+    assert saved["night"] == {"total_s": 9.0}  # the rest of the results file is kept
+    b = saved["baseline"]
+    assert b["as_of"] == DAY.isoformat() and b["files"] == ["baseline.html", "baseline.json"]
+    assert b["wall_s"] > 0.2 and b["cpu_s"] > 0 and 20 < b["peak_rss_mb"] < 4096
+    assert figures["results_file"] == str(tmp_path / "2000.json")
+    assert "`stratify baseline` as of 2026-11-21 (issue 16)" in "\n".join(issue16_lines(figures))
+    with pytest.raises(BenchError, match="stratify no-such-command failed"):
+        run_command(["no-such-command"], tmp_path)
+    with pytest.raises(BenchError, match="no place.yaml"):
+        rerun_baseline(2000, tmp_path, DAY, results_dir=tmp_path)

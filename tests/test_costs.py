@@ -365,3 +365,70 @@ def test_costs_sql_on_tiny_inline_data(tmp_path):
     assert by_type.loc[("housing", "temporary_accommodation_start"), "cost_all_gbp"] == 1600
     assert by_type.loc[("health", "ae_attendance"), "events_12m"] == 1
     assert again.set_index("person_id").sort_index().equals(people[["cost_12m_gbp", "cost_all_gbp"]].sort_index())
+    for k, (alone, shared) in enumerate(years_each_on_their_own_and_in_one_pass(cfg, AS_OF)):  # the baseline's way
+        assert shared == alone, k
+    assert alone["people"] and shared["types"]
+
+
+# --------------------------------------------------------------------------- the baseline's years in one pass
+
+BENCH_PRIORITIES = """priorities:
+  - {id: homelessness, name: Homelessness, cohort: {domains: {names: [homelessness], window_days: 365}}}
+  - id: care_leavers
+    name: Care leavers
+    cohort: {age: {min: 16, max: 25}, events: [{types: [care_leaver, looked_after_start, looked_after_end]}]}
+  - id: frail_elderly
+    name: Frail elderly
+    cohort:
+      age: {min: 75}
+      events: [{types: [emergency_admission, adult_care_package_start, adult_assessment], window_days: 365}]
+  - {id: families, name: Families, cohort: {household: {with_children: true, others_with_domains: 1}}}
+  - {id: on_plan, name: On a plan, cohort: {household: {child_on_plan: true, min_members: 2}}}
+"""
+YEAR_COLUMNS = ("person_id, household_id, team, died, as_of, cost_12m_gbp, cost_12m_health_gbp, "
+                "cost_12m_social_care_gbp, cost_12m_housing_gbp, cost_12m_police_gbp, events_12m, events_12m_health, "
+                "events_12m_social_care, events_12m_housing, events_12m_police, assessments_12m, agencies_12m")
+TYPE_COLUMNS = ("source, event_type, unit_cost_gbp, unit, events_12m, round(cost_12m_gbp, 6), events_all, "
+                "round(cost_all_gbp, 6), people_12m")
+
+
+def _rows(con, sql: str) -> list[tuple]:
+    return sorted(con.execute(sql).fetchall(), key=repr)
+
+
+def years_each_on_their_own_and_in_one_pass(cfg, as_of: date, years: int = 3) -> list[tuple[dict, dict]]:
+    """Each year priced on its own (`compute_costs(..., prefix="baseline_")`) and by `stratify.costs.years`."""
+    from stratify.costs.compute import build_baseline_persons, compute_costs
+    from stratify.costs.years import drop_years, prepare_years, year_tables
+    from stratify.warehouse.database import connect
+
+    dates = [as_of - timedelta(days=365 * k) for k in range(years)]
+    queries = {"people": f"SELECT {YEAR_COLUMNS} FROM baseline_person_costs",
+               "types": f"SELECT {TYPE_COLUMNS} FROM baseline_event_type_costs",
+               "priorities": "SELECT person_id, household_id, team, priority_id FROM baseline_person_priorities"}
+    out = []
+    with connect(cfg) as con:
+        alone = []
+        for day in dates:
+            build_baseline_persons(con, cfg, day, as_of)
+            compute_costs(con, cfg, day, as_of, prefix="baseline_")
+            alone.append({k: _rows(con, q) for k, q in queries.items()})
+        prepare_years(con, cfg, dates, as_of)
+        for k, day in enumerate(dates):
+            year_tables(con, cfg, k, day)
+            out.append((alone[k], {name: _rows(con, q) for name, q in queries.items()}))
+        drop_years(con)
+    return out
+
+
+@pytest.mark.slow
+def test_the_baseline_years_in_one_pass_are_each_year_priced_on_its_own(place):
+    folder = place["folder"]
+    (folder / "prio.yaml").write_text((folder / "place.yaml").read_text(encoding="utf-8") + BENCH_PRIORITIES,
+                                      encoding="utf-8")
+    cfg = load_config(folder / "prio.yaml")
+    for k, (alone, shared) in enumerate(years_each_on_their_own_and_in_one_pass(cfg, AS_OF)):
+        for name in alone:
+            assert shared[name] == alone[name], (k, name)
+        assert sum(r[5] for r in alone["people"]) > 0, k  # something costed in every year
+        assert {r[3] for r in alone["priorities"]} >= {"homelessness", "frail_elderly", "families"}, k

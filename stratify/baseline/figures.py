@@ -2,7 +2,8 @@
 
 Computed for the year ending on the as-of date and for each of the two years
 before (each as it is known on the as-of date), from temporary tables built
-by `stratify.costs.compute` (never the nightly ones). Every count is
+by `stratify.costs.years` (one pricing pass for all the years; never the
+nightly tables). Every count is
 suppressed (`suppress`): 0, `<min_count` or rounded; a sum of money or a
 share is shown only for a group of at least `min_count` people, else
 `None` ("suppressed"). No pseudonym leaves this module.
@@ -10,6 +11,7 @@ share is shown only for a group of at least `min_count` people, else
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ import duckdb
 import numpy as np
 
 from stratify.config import PlaceConfig, SuppressionConfig
-from stratify.costs.compute import build_baseline_persons, compute_costs
+from stratify.costs.compute import CostTables
 from stratify.costs.person import AGENCIES, AGENCY_NAMES
 from stratify.publish.suppression import suppress
 
@@ -25,25 +27,30 @@ YEARS = 3
 CURVE_POINTS = 50
 
 
+def _pence(value: float) -> float:
+    """A sum of pounds to the penny first: the same figure whatever order DuckDB's threads added it in."""
+    return round(float(value), 2)
+
+
 def _money(value: float, people: int, sup: SuppressionConfig) -> float | None:
     """Pounds (whole) for a group big enough to show (or nobody at all: 0), else None."""
     if people == 0:
         return 0
-    return round(float(value)) if people >= sup.min_count else None
+    return math.floor(_pence(value) + 0.5) if people >= sup.min_count else None  # half a pound up, as money is
 
 
 def _share(value: float, total: float, people: int, sup: SuppressionConfig) -> float | None:
     if people < sup.min_count or total <= 0:
         return None
-    return round(float(value) / float(total), 4)
+    return round(_pence(value) / _pence(total), 4)
 
 
 def concentration(costs: np.ndarray, sup: SuppressionConfig) -> dict[str, Any]:
     """The share of the cost carried by the top 1% and 5%, and the curve (share of units -> share of cost)."""
     units = len(costs)
-    total = float(costs.sum())
     ordered = np.sort(costs)[::-1]
-    cum = np.cumsum(ordered)
+    cum = np.cumsum(ordered)  # in sorted order: the same sums whatever order the rows came in
+    total = _pence(cum[-1]) if units else 0.0
     out: dict[str, Any] = {"units": suppress(units, sup), "total_gbp": _money(total, units, sup)}
     for pct in (1, 5, 10):
         k = int(np.ceil(units * pct / 100))
@@ -58,11 +65,9 @@ def concentration(costs: np.ndarray, sup: SuppressionConfig) -> dict[str, Any]:
     return out
 
 
-def year_figures(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date, known_at: date) -> dict[str, Any]:
-    """Every figure of one year ending on `as_of`, from the baseline_ tables."""
+def year_figures(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date, t: CostTables) -> dict[str, Any]:
+    """Every figure of one year ending on `as_of`, from its baseline_ tables (`stratify.costs.years.year_tables`)."""
     sup = cfg.suppression
-    build_baseline_persons(con, cfg, as_of, known_at)
-    t = compute_costs(con, cfg, as_of, known_at, prefix="baseline_")
     pc = t.person_costs
     living = f"FROM {pc} WHERE NOT died"
     people = con.execute(f"SELECT count(*) {living}").fetchall()[0][0]
@@ -70,18 +75,18 @@ def year_figures(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date, 
     fig: dict[str, Any] = {"as_of": as_of.isoformat(), "window": f"{as_of - timedelta(days=364)} to {as_of}",
                            "people": suppress(int(people), sup),
                            "cost_12m_gbp": _money(total_12m[0], int(total_12m[1]), sup)}
-    fig["cost_per_person_gbp"] = (round(float(total_12m[0]) / people, 2) if people >= sup.min_count else None)
+    fig["cost_per_person_gbp"] = (round(_pence(total_12m[0]) / people, 2) if people >= sup.min_count else None)
     teams = con.execute(
         f"SELECT coalesce(team, '(no team)'), count(*) FILTER (WHERE NOT died), sum(cost_12m_gbp), count(*), "
         f"sum(assessments_12m) FROM {pc} GROUP BY ALL ORDER BY 1").fetchall()
     fig["teams"] = [{"team": tm, "people": suppress(int(n), sup), "cost_12m_gbp": _money(c, int(m), sup),
-                     "cost_per_person_gbp": round(float(c) / n, 2) if n >= sup.min_count else None,
+                     "cost_per_person_gbp": round(_pence(c) / n, 2) if n >= sup.min_count else None,
                      "assessments_12m": suppress(int(a), sup)} for tm, n, c, m, a in teams]
     known = dict(con.execute(f"SELECT agencies_12m, count(*) {living} GROUP BY 1").fetchall())
     fig["known_to_agencies_12m"] = {str(k): suppress(int(known.get(k, 0)), sup) for k in range(5)}
     fig["known_to_two_or_more_12m"] = suppress(int(sum(v for k, v in known.items() if k >= 2)), sup)
     costs = con.execute(f"SELECT cost_12m_gbp FROM {pc}").fetchnumpy()["cost_12m_gbp"].astype(float)
-    hh = con.execute(f"SELECT sum(cost_12m_gbp) AS c FROM {pc} GROUP BY coalesce(household_id, person_id)"
+    hh = con.execute(f"SELECT round(sum(cost_12m_gbp), 2) AS c FROM {pc} GROUP BY coalesce(household_id, person_id)"
                      ).fetchnumpy()["c"].astype(float)
     fig["concentration"] = {"people": concentration(costs, sup), "households": concentration(hh, sup)}
     by_agency = con.execute(
@@ -122,9 +127,9 @@ def priority_figures(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, pp: str, 
         items.append({"id": p.id, "name": p.name, "description": p.description, "people": suppress(int(n), sup),
                       "households": suppress(int(h), sup), "cost_12m_gbp": _money(c, int(n), sup),
                       "share_of_cost": _share(c, total, int(n), sup),
-                      "cost_per_person_gbp": round(float(c) / n, 2) if n >= sup.min_count else None})
+                      "cost_per_person_gbp": round(_pence(c) / n, 2) if n >= sup.min_count else None})
     pairs = con.execute(f"SELECT a.priority_id, b.priority_id, count(*) FROM {pp} a JOIN {pp} b "
-                        f"ON a.person_id = b.person_id AND a.priority_id < b.priority_id GROUP BY 1, 2").fetchall()
+                        f"ON a.person_id = b.person_id AND a.priority_id < b.priority_id GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
     overlap = {f"{a}+{b}": suppress(int(n), sup) for a, b, n in pairs}
     any_n, multi = con.execute(f"SELECT count(*), count(*) FILTER (WHERE k > 1) FROM "
                                f"(SELECT person_id, count(*) AS k FROM {pp} GROUP BY 1)").fetchall()[0]
@@ -146,6 +151,13 @@ def baseline_figures(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: da
         "not_expressible": NOT_EXPRESSIBLE,
         "years": [],
     }
-    for k in range(years):
-        out["years"].append(year_figures(con, cfg, as_of - timedelta(days=365 * k), as_of))
+    from stratify.costs.years import drop_years, prepare_years, year_tables
+
+    dates = [as_of - timedelta(days=365 * k) for k in range(years)]
+    prepare_years(con, cfg, dates, as_of)
+    try:
+        for k, day in enumerate(dates):
+            out["years"].append(year_figures(con, cfg, day, year_tables(con, cfg, k, day)))
+    finally:
+        drop_years(con)
     return out

@@ -129,15 +129,17 @@ def render_baseline(figures: dict[str, Any]) -> str:
 def write_baseline(cfg: PlaceConfig, as_of: date, folder: Path) -> list[Path]:
     """Compute the baseline for `as_of` and write `baseline.html` and `baseline.json` into `folder`."""
     from stratify.baseline.figures import baseline_figures
+    from stratify.costs.timing import timed
     from stratify.files.permissions import private_umask
 
-    with connect(cfg) as con:
-        figures = baseline_figures(con, cfg, as_of)
-    folder.mkdir(parents=True, exist_ok=True)
-    html, data = folder / "baseline.html", folder / "baseline.json"
-    with private_umask():
-        html.write_text(render_baseline(figures), encoding="utf-8")
-        data.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    with timed("baseline"):
+        with connect(cfg) as con:
+            figures = baseline_figures(con, cfg, as_of)
+        folder.mkdir(parents=True, exist_ok=True)
+        html, data = folder / "baseline.html", folder / "baseline.json"
+        with private_umask():
+            html.write_text(render_baseline(figures), encoding="utf-8")
+            data.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return [html, data]
 
 

@@ -31,6 +31,15 @@ column, after the night; `night.delivered_floor_s` reads the night's files.
 Floors use the place's DuckDB `threads` and `memory_limit`, like the stages.
 Floors run just before the work they bound, so both see a warm page cache.
 
+Issue 16's figures: the night's share for costs, handoffs and priorities
+(`night.costs_s`, `costs_share`, `costs_added`: the costs stage plus the
+parts of rank and publish that `stratify.costs.timing` times, the list
+columns, the baseline page and the cost sentences), and `stratify baseline`
+run after the night as its user runs it, a command in its own process,
+wall time and peak memory (`baseline`; `--baseline-only --work DIR` times it
+again on a place kept with `--keep`). The place carries the four example
+priorities of docs/costs.md.
+
 Figures go to stdout (beside the issue's targets and the ratio to the floor)
 and to `bench/results/<people>.json` (kept out of git).
 
@@ -40,11 +49,12 @@ stage by stage), `run` (the benchmark), `report`, `cli`.
 
 from stratify.bench.cli import add_arguments, main, run_from_args
 from stratify.bench.floors import landing_files, read_files_floor, read_warehouse_floor
-from stratify.bench.measure import BenchError, Measured, child_main, run_step
+from stratify.bench.measure import BenchError, Measured, child_main, run_command, run_step
 from stratify.bench.phase import Phase, run_phase
-from stratify.bench.report import TARGETS, compare, report, targets_for
-from stratify.bench.run import RESULTS_DIR, add_floor_ratios, run_bench, write_place
+from stratify.bench.report import TARGETS, compare, issue16_lines, report, targets_for
+from stratify.bench.run import RESULTS_DIR, add_floor_ratios, measure_baseline, rerun_baseline, run_bench, write_place
 
 __all__ = ["RESULTS_DIR", "TARGETS", "BenchError", "Measured", "Phase", "add_arguments", "add_floor_ratios",
-           "child_main", "compare", "landing_files", "main", "read_files_floor", "read_warehouse_floor", "report",
-           "run_bench", "run_from_args", "run_phase", "run_step", "targets_for", "write_place"]
+           "child_main", "compare", "issue16_lines", "landing_files", "main", "measure_baseline", "read_files_floor",
+           "read_warehouse_floor", "report", "rerun_baseline", "run_bench", "run_command", "run_from_args", "run_phase",
+           "run_step", "targets_for", "write_place"]

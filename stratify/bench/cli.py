@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from stratify.bench.measure import BenchError, child_main
-from stratify.bench.report import compare, report
-from stratify.bench.run import run_bench
+from stratify.bench.report import compare, issue16_lines, report
+from stratify.bench.run import rerun_baseline, run_bench
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", type=Path, default=None, help="where to build the place (default bench/results/place-N)")
     p.add_argument("--keep", action="store_true", help="keep the generated place afterwards")
     p.add_argument("--compare", action="store_true", help="only compare time per person across bench/results/")
+    p.add_argument("--baseline-only", action="store_true",
+                   help="only time `stratify baseline` again on the place kept in --work by an earlier --keep run")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -37,6 +39,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 0
     if args.people < 100:
         raise ValueError("bench: --people must be at least 100")
+    if args.baseline_only:
+        if args.work is None:
+            raise ValueError("bench: --baseline-only needs --work, the folder of a place kept with --keep")
+        try:
+            figures = rerun_baseline(args.people, args.work, args.as_of + timedelta(days=1))
+        except BenchError as exc:
+            print(f"stratify bench: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(issue16_lines(figures)).strip())
+        print(f"\nfigures: {figures['results_file']}")
+        return 0
     try:
         figures = run_bench(args.people, args.as_of, args.years, args.seed, args.work, args.keep)
     except BenchError as exc:

@@ -8,7 +8,7 @@ import runpy
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,15 @@ class Measured:
     cpu_s: float  # user + system CPU of the process
     peak_rss_mb: float  # the process's peak resident set size
     result: Any = None
+    costs_parts: dict[str, float] = field(default_factory=dict)  # stratify.costs.timing, inside the step
 
-    def figures(self) -> dict[str, float]:
-        return {"seconds": round(self.seconds, 3), "wall_s": round(self.wall_s, 3),
-                "startup_s": round(max(self.wall_s - self.seconds, 0.0), 3),
-                "cpu_s": round(self.cpu_s, 3), "peak_rss_mb": round(self.peak_rss_mb)}
+    def figures(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seconds": round(self.seconds, 3), "wall_s": round(self.wall_s, 3),
+                               "startup_s": round(max(self.wall_s - self.seconds, 0.0), 3),
+                               "cpu_s": round(self.cpu_s, 3), "peak_rss_mb": round(self.peak_rss_mb)}
+        if self.costs_parts:
+            out["costs_parts_s"] = {k: round(v, 3) for k, v in sorted(self.costs_parts.items())}
+        return out
 
 
 def _maxrss_mb(ru_maxrss: int) -> float:
@@ -51,22 +55,42 @@ def run_step(op: dict[str, Any], work: Path, env: dict[str, str] | None = None) 
     steps = work / "steps"
     steps.mkdir(parents=True, exist_ok=True)
     tag = f"{len(list(steps.glob('*.json'))):03d}-{op['op']}-{op.get('stage', '')}".rstrip("-")
-    spec, result, log = steps / f"{tag}.json", steps / f"{tag}.result.json", work / "bench.log"
+    spec, result = steps / f"{tag}.json", steps / f"{tag}.result.json"
     spec.write_text(json.dumps(op, default=str), encoding="utf-8")
+    code, wall, usage = _spawn([sys.executable, "-m", "stratify.bench", "--child", str(spec), str(result)], work, env)
+    out = json.loads(result.read_text(encoding="utf-8")) if result.exists() else {}
+    if code != 0 or "error" in out:
+        raise BenchError(f"{tag} failed (exit {code}): {out.get('error', 'no result written')}\n{_log_tail(work)}")
+    return Measured(out["seconds"], wall, usage.ru_utime + usage.ru_stime, _maxrss_mb(usage.ru_maxrss),
+                    out.get("result"), out.get("costs_parts") or {})
+
+
+def run_command(args: list[str], work: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run a `stratify` command (`python -m stratify.cli ARGS`) as a user would, measured from outside.
+
+    `seconds` is the whole process's wall time (start-up and imports
+    included: what the user waits for), so `startup_s` is 0.
+    """
+    code, wall, usage = _spawn([sys.executable, "-m", "stratify.cli", *args], work, env)
+    if code != 0:
+        raise BenchError(f"stratify {' '.join(args[:1])} failed (exit {code})\n{_log_tail(work)}")
+    return Measured(wall, wall, usage.ru_utime + usage.ru_stime, _maxrss_mb(usage.ru_maxrss))
+
+
+def _spawn(argv: list[str], work: Path, env: dict[str, str] | None) -> tuple[int, float, Any]:
+    """Start `argv` with its output appended to bench.log; its exit code, wall seconds and `wait4` usage."""
+    log = work / "bench.log"
     actions = [(os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
     t0 = time.perf_counter()
-    pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "stratify.bench", "--child", str(spec), str(result)],
-                         {**os.environ, **(env or {})}, file_actions=actions)
+    pid = os.posix_spawn(sys.executable, argv, {**os.environ, **(env or {})}, file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - t0
-    out = json.loads(result.read_text(encoding="utf-8")) if result.exists() else {}
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0 or "error" in out:
-        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]) if log.exists() else ""
-        raise BenchError(f"{tag} failed (exit {code}): {out.get('error', 'no result written')}\n{tail}")
-    return Measured(out["seconds"], wall, usage.ru_utime + usage.ru_stime, _maxrss_mb(usage.ru_maxrss),
-                    out.get("result"))
+    return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage
+
+
+def _log_tail(work: Path) -> str:
+    log = work / "bench.log"
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]) if log.exists() else ""
 
 
 def child_main(spec_path: str, result_path: str) -> int:
@@ -76,11 +100,18 @@ def child_main(spec_path: str, result_path: str) -> int:
         step = _prepare(op)
         t0 = time.perf_counter()
         result = step()
-        out = {"seconds": time.perf_counter() - t0, "result": result}
+        out = {"seconds": time.perf_counter() - t0, "result": result, "costs_parts": _costs_parts()}
     except Exception as exc:  # reported by the parent, with the log's tail
         out = {"error": f"{type(exc).__name__}: {exc}"}
     Path(result_path).write_text(json.dumps(out, default=str), encoding="utf-8")
     return 1 if "error" in out else 0
+
+
+def _costs_parts() -> dict[str, float]:
+    """What this process spent on costs, handoffs and priorities inside its stage (`stratify.costs.timing`)."""
+    from stratify.costs.timing import spent
+
+    return spent()
 
 
 def _prepare(op: dict[str, Any]) -> Callable[[], Any]:

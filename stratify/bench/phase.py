@@ -39,7 +39,25 @@ class Phase:
             "peak_rss_mb": round(max((m.peak_rss_mb for m in self.steps.values()), default=0)),
             "stages_s": {k: round(m.seconds, 3) for k, m in stages.items()},
             "stages": {k: m.figures() for k, m in self.steps.items()},
+            **self.costs_figures(total),
         }
+
+    def costs_figures(self, total: float) -> dict[str, Any]:
+        """What costs, handoffs and priorities take of the run (issue 16): the costs stage and its parts elsewhere.
+
+        `costs_s`: the costs stage's seconds plus the parts of later stages
+        timed by `stratify.costs.timing` (rank's list columns, publish's
+        baseline page and cost sentences); `costs_share`: of `total_s`;
+        `costs_added`: over the rest of the run (what they add to it).
+        """
+        parts = {"costs": self.steps["costs"].seconds} if "costs" in self.steps else {}
+        for stage, m in self.steps.items():
+            parts.update({f"{stage}.{part}": s for part, s in m.costs_parts.items()})
+        spent = sum(parts.values())
+        rest = total - spent
+        return {"costs_s": round(spent, 3), "costs_parts_s": {k: round(v, 3) for k, v in parts.items()},
+                "costs_share": round(spent / total, 4) if total > 0 else None,
+                "costs_added": round(spent / rest, 4) if rest > 0 else None}
 
 
 def run_phase(config: Path, as_of: date, run_id: str, work: Path) -> Phase:

@@ -18,6 +18,11 @@ TARGETS: dict[int, dict[str, float]] = {
               "night.total_s": 60, "night.floor_ratio": 10, "night.peak_rss_mb": 4096},
     3_000_000: {"first_load.total_s": 2700, "night.total_s": 600, "night.peak_rss_mb": 16384},
 }
+# Issue 16's speed targets, each set at one place size: costs, handoffs and
+# priorities add under 10% to the night at 330,000 people, and `stratify
+# baseline` for 3,000,000 people takes under a minute on 2 cores.
+COSTS_ADDED_TARGET = (330_000, 0.10)
+BASELINE_TARGET_S = (3_000_000, 60.0)
 LINEAR_GROWTH_LIMIT = 1.5  # time per person at 1M over that at 100k
 
 
@@ -64,12 +69,37 @@ def report(figures: dict[str, Any]) -> str:
         lines.append("  " + "; ".join(parts))
     if "night" in figures:
         lines.append(f"  night's own files read once: {figures['night']['delivered_floor_s']:.2f} s")
+    lines += issue16_lines(figures)
     if "airflow" in figures:
         a = figures["airflow"]
         lines.append(f"  Airflow's own start-up per task (not in the totals): {a['task_startup_s']:.2f} s "
                      f"(import airflow.sdk + parse the DAG file), {a['peak_rss_mb']:,} MB")
     lines.append("  * the stages issue 6 names; start-up = process start and imports, not in `seconds`")
     return "\n".join(lines)
+
+
+def issue16_lines(figures: dict[str, Any]) -> list[str]:
+    """The night's share for costs, handoffs and priorities, and `stratify baseline`, beside issue 16's targets."""
+    lines = []
+    night = figures.get("night") or {}
+    if night.get("costs_added") is not None:
+        size, limit = COSTS_ADDED_TARGET
+        added, share = night["costs_added"], night["costs_share"]
+        verdict = "met" if added < limit else "NOT met"
+        parts = ", ".join(
+            f"the costs stage {v:.2f} s ({100 * v / night['total_s']:.1f}% of the night)" if k == "costs"
+            else f"{k} {v:.2f} s" for k, v in night["costs_parts_s"].items())
+        lines.append(f"  costs, handoffs and priorities (issue 16): {night['costs_s']:.2f} s of the night's "
+                     f"{night['total_s']:.1f} s = {100 * share:.1f}% of the night, adding {100 * added:.1f}% to "
+                     f"the rest (target < {100 * limit:.0f}% at {size:,} people: {verdict}): {parts}")
+    if "baseline" in figures:
+        b = figures["baseline"]
+        size, limit = BASELINE_TARGET_S
+        verdict = ("met" if b["wall_s"] < limit else "NOT met") if figures["people"] >= size else "set for that size"
+        lines.append(f"  `stratify baseline` as of {b['as_of']} (issue 16): {b['wall_s']:.1f} s wall, "
+                     f"{b['cpu_s']:.1f} CPU s, peak {b['peak_rss_mb']:,} MB "
+                     f"(target < {limit:.0f} s at {size:,} people: {verdict})")
+    return lines
 
 
 def _vs(target: float | None, value: float | None, unit: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stratify.bench.floors import landing_files
-from stratify.bench.measure import BenchError, run_step
+from stratify.bench.measure import BenchError, run_command, run_step
 from stratify.bench.phase import run_phase
 from stratify.resources import CHECKOUT_ROOT, PROJECT_ROOT
 
@@ -20,12 +20,36 @@ from stratify.resources import CHECKOUT_ROOT, PROJECT_ROOT
 RESULTS_DIR = (CHECKOUT_ROOT or Path.cwd()) / "bench" / "results"
 
 
+# The four example priorities of docs/costs.md (a domain, age and events in all history, age and events in a
+# window, a household criterion), so the costs stage is measured with a priority of every kind to evaluate.
+PRIORITIES = """priorities:
+  - {id: homelessness, name: Homelessness, cohort: {domains: {names: [homelessness], window_days: 365}}}
+  - id: care_leavers
+    name: Transition to adulthood for care leavers
+    cohort:
+      age: {min: 16, max: 25}
+      events: [{types: [care_leaver, looked_after_start, looked_after_end]}]
+  - id: frail_elderly
+    name: Frail elderly
+    cohort:
+      age: {min: 75}
+      events: [{types: [emergency_admission, adult_care_package_start, adult_assessment], window_days: 365}]
+  - id: families
+    name: Children whose parent is struggling
+    cohort: {household: {with_children: true, others_with_domains: 1}}
+"""
+
+
 def write_place(folder: Path, extra: str = "") -> Path:
-    """The benchmark's place configuration: defaults everywhere else, like a new place (`extra`: tests only)."""
+    """The benchmark's place configuration: defaults everywhere else, like a new place, with the example priorities.
+
+    `extra`: more YAML (tests only).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "place.yaml"
     path.write_text("place: bench\nlanding: landing\nwarehouse: bench.duckdb\nout: out\n"
-                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n" + extra, encoding="utf-8")
+                    "neighbourhoods: neighbourhoods.csv\ncapacity:\n  default: 50\n" + PRIORITIES + extra,
+                    encoding="utf-8")
     return path
 
 
@@ -86,6 +110,7 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["night"] = {**tonight.figures(), "floor_s": round(history.seconds, 3),
                             "floor": {**history.result, **history.figures()},
                             "delivered_floor_s": round(delivered.seconds, 3)}
+        figures["baseline"] = measure_baseline(config, night, work)
         dag_file = PROJECT_ROOT / "dags" / "nightly_stratification.py"
         airflow = run_step({"op": "airflow_startup", "dag_file": str(dag_file)}, work, env=_airflow_env(work))
         figures["airflow"] = {"task_startup_s": round(airflow.wall_s, 3), "parse_s": round(airflow.seconds, 3),
@@ -103,6 +128,37 @@ def run_bench(people: int, as_of: date, years: int = 3, seed: int = 0, work: Pat
         figures["results_file"] = str(out)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def measure_baseline(config: Path, as_of: date, work: Path) -> dict[str, Any]:
+    """`stratify baseline --config ... --as-of ...` on the place as it stands, timed as its user waits for it.
+
+    The whole command in a fresh process (start-up, imports, the three years'
+    figures, the page): wall seconds and the process's peak memory.
+    """
+    out = work / "baseline"
+    m = run_command(["baseline", "--config", str(config), "--as-of", as_of.isoformat(), "--out", str(out)], work)
+    return {"as_of": as_of.isoformat(), "wall_s": round(m.wall_s, 3), "cpu_s": round(m.cpu_s, 3),
+            "peak_rss_mb": round(m.peak_rss_mb), "files": sorted(p.name for p in out.iterdir())}
+
+
+def rerun_baseline(people: int, work: Path, night: date, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    """Measure the baseline again on a place kept by `stratify bench --keep`, into its results file.
+
+    As of `night` (the kept place's night: the day after `--as-of`); the
+    rest of `bench/results/<people>.json`, if there is one, is kept.
+    """
+    work = Path(work).resolve()
+    config = work / "place.yaml"
+    if not config.is_file():
+        raise BenchError(f"{work}: no place.yaml: keep a place with `stratify bench --keep --work {work}` first")
+    path = Path(results_dir) / f"{people}.json"
+    figures = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"people": people}
+    figures["baseline"] = {**measure_baseline(config, night, work), "commit": _commit(), "machine": _machine()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    figures["results_file"] = str(path)
     return figures
 
 

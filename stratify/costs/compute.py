@@ -3,8 +3,12 @@
 One pass prices every known event of the people in a persons table
 (`stratify/sql/costs/10_costed_events.sql`); the per-person, household,
 team, event-type and priority tables are aggregates of it. The nightly stage
-writes them into the warehouse under their own names; the baseline builds
-the same tables as temporary ones, for any date (`prefix="baseline_"`).
+writes them into the warehouse under their own names; `prefix="baseline_"`
+builds the same tables as temporary ones for any one date. The baseline's
+three years share one pricing pass instead (`stratify.costs.years`).
+
+Every persons table has a `person_key` (the nightly `persons` through the
+view `cost_persons`: its rowid), the key of every intermediate table.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from stratify.warehouse.database import render_identifier, run_sql_file
 
 COSTS_SQL_DIR = SQL_DIR / "costs"
 OUTPUTS = ("person_costs", "household_costs", "team_costs", "event_type_costs", "person_priorities")
-ALLOWED = frozenset(OUTPUTS) | frozenset(f"baseline_{n}" for n in OUTPUTS) | {"persons", "baseline_persons"}
+ALLOWED = frozenset(OUTPUTS) | frozenset(f"baseline_{n}" for n in OUTPUTS) | {"cost_persons", "baseline_persons"}
 SCRATCH = ("costed_events", "unit_costs", "priority_people", "priority_domain_events",
            "priority_households", "priority_hits", "domain_map", "priority_list", "crit_age", "crit_event",
            "crit_domain", "crit_register", "crit_household")
@@ -42,14 +46,11 @@ class CostTables:
 def table_names(prefix: str = "") -> CostTables:
     if prefix not in ("", "baseline_"):
         raise ValueError(f"costs: unknown table prefix {prefix!r}")
-    return CostTables("baseline_persons" if prefix else "persons", *(f"{prefix}{n}" for n in OUTPUTS))
-
-
-AGENCY_KEYS = {"health": 0, "social_care": 1, "housing": 2, "police": 3}  # the order of the SQL's agency_key
+    return CostTables("baseline_persons" if prefix else "cost_persons", *(f"{prefix}{n}" for n in OUTPUTS))
 
 
 PLAIN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-SQL_TYPES = ("VARCHAR", "INTEGER", "SMALLINT", "DOUBLE", "BOOLEAN")
+SQL_TYPES = ("VARCHAR", "INTEGER", "SMALLINT", "DOUBLE", "BOOLEAN", "DATE")
 
 
 def temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[str, list]]) -> None:
@@ -102,17 +103,23 @@ def load_domain_map(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig) -> None:
     temp_table(con, "domain_map", {n: ("VARCHAR", [row[i] for row in rows]) for i, n in enumerate(names)})
 
 
-def build_baseline_persons(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
-                           known_at: date | None = None) -> None:
-    """`baseline_persons`: the register as known on `known_at` (default `as_of`), born by `as_of`, with teams.
-
-    The nightly `persons` is untouched.
-    """
+def build_baseline_known(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, known_at: date) -> None:
+    """`baseline_known`: the register as known on `known_at`, with teams (the nightly `persons` is untouched)."""
     mapping = cfg.team_for_lsoa()
     temp_table(con, "baseline_neighbourhoods", {"lsoa21": ("VARCHAR", list(mapping)),
                                                 "team": ("VARCHAR", list(mapping.values()))})
-    run_sql_file(con, COSTS_SQL_DIR / "05_baseline_persons.sql", {"as_of": as_of, "known_at": known_at or as_of},
-                 "costs: baseline persons")
+    run_sql_file(con, COSTS_SQL_DIR / "05_baseline_known.sql", {"known_at": known_at}, "costs: baseline register")
+
+
+def build_baseline_persons(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
+                           known_at: date | None = None, known: bool = False) -> None:
+    """`baseline_persons`: the register as known on `known_at` (default `as_of`), born by `as_of`, with teams.
+
+    `known=True`: `baseline_known` is already built (for that `known_at`).
+    """
+    if not known:
+        build_baseline_known(con, cfg, known_at or as_of)
+    run_sql_file(con, COSTS_SQL_DIR / "06_baseline_persons.sql", {"as_of": as_of}, "costs: baseline persons")
 
 
 def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date, known_at: date | None = None,
@@ -131,6 +138,8 @@ def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
     params = {"as_of": as_of, "known_at": known_at or as_of}
     persons = render_identifier(names.persons, ALLOWED)
     register_inputs(con, cfg)
+    if not prefix:
+        con.execute("CREATE OR REPLACE TEMP VIEW cost_persons AS SELECT rowid AS person_key, * FROM persons")
     nightly = (  # households and teams for the pages; the baseline draws its own from person_costs
         ("30_household_costs.sql", {"target": names.household_costs, "person_costs": names.person_costs}),
         ("40_team_costs.sql", {"target": names.team_costs, "person_costs": names.person_costs}),
@@ -152,3 +161,4 @@ def compute_costs(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_of: date,
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     for name in SCRATCH:
         con.execute(f"DROP TABLE IF EXISTS temp.main.{render_identifier(name, frozenset(SCRATCH))}")
+    con.execute("DROP VIEW IF EXISTS temp.main.cost_persons")

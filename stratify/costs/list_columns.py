@@ -15,6 +15,7 @@ import pandas as pd
 
 from stratify.config import PlaceConfig
 from stratify.costs.compute import COSTS_SQL_DIR, temp_table
+from stratify.costs.timing import timed
 from stratify.warehouse.database import read_sql
 
 HANDOFFS_STAND_OUT = 5  # this many assessments, referrals or front-door contacts in 12 months make a reason
@@ -22,14 +23,15 @@ HANDOFFS_STAND_OUT = 5  # this many assessments, referrals or front-door contact
 
 def list_columns(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, person_ids: Iterable[str]) -> pd.DataFrame:
     """person_id, cost_12m_gbp, assessments_12m, household_cost_12m_gbp (and _prev_12m_, the year before), priorities."""
-    temp_table(con, "cost_list_people", {"person_id": ("VARCHAR", list(dict.fromkeys(person_ids)))})
-    temp_table(con, "priority_order", {"priority_id": ("VARCHAR", [p.id for p in cfg.priorities]),
-                                       "position": ("INTEGER", list(range(len(cfg.priorities))))})
-    try:
-        return con.execute(read_sql(COSTS_SQL_DIR / "70_list_columns.sql")).df()
-    finally:
-        con.execute("DROP TABLE IF EXISTS temp.main.cost_list_people")
-        con.execute("DROP TABLE IF EXISTS temp.main.priority_order")
+    with timed("list_columns"):
+        temp_table(con, "cost_list_people", {"person_id": ("VARCHAR", list(dict.fromkeys(person_ids)))})
+        temp_table(con, "priority_order", {"priority_id": ("VARCHAR", [p.id for p in cfg.priorities]),
+                                           "position": ("INTEGER", list(range(len(cfg.priorities))))})
+        try:
+            return con.execute(read_sql(COSTS_SQL_DIR / "70_list_columns.sql")).df()
+        finally:
+            con.execute("DROP TABLE IF EXISTS temp.main.cost_list_people")
+            con.execute("DROP TABLE IF EXISTS temp.main.priority_order")
 
 
 def people_in_priorities(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -59,11 +61,9 @@ def household_cost_text(cost_12m: float, cost_prev_12m: float, price_year: str) 
 
 def cost_sentences(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, person_ids: Iterable[str]) -> dict[str, str]:
     """Each person's `person_cost_summary(...).sentence()` (a person not costed tonight is left out)."""
-    from stratify.costs.person import person_cost_summary
+    from stratify.costs.person import person_cost_summaries
 
-    out = {}
-    for pid in dict.fromkeys(person_ids):
-        summary = person_cost_summary(con, cfg, pid)
-        if summary is not None:
-            out[pid] = summary.sentence()
-    return out
+    with timed("cost_sentences"):
+        ids = list(dict.fromkeys(person_ids))
+        summaries = person_cost_summaries(con, cfg, ids)
+        return {pid: summaries[pid].sentence() for pid in ids if pid in summaries}

@@ -21,7 +21,8 @@
 -- in one temporary accommodation, one care package, at a time). A social care row whose role is
 -- parent_carer is the parent's side of a child's case, costed once on the
 -- child's own row: it costs 0 here (it still counts as a handoff).
--- person_key is the person's rowid in {{persons}} (as in features/10_known_events.sql).
+-- person_key is {{persons}}'s own key (the nightly persons' rowid, as in
+-- features/10_known_events.sql; the baseline's person_key).
 -- As there, the join with {{persons}} is built on the people with the events as
 -- the probe side (DuckDB's build-side optimizer would build on the events).
 
@@ -30,7 +31,7 @@ SET disabled_optimizers = 'build_side_probe_side';
 CREATE OR REPLACE TEMP TABLE costed_events AS
 WITH events AS (
     SELECT
-        p.rowid AS person_key,
+        p.person_key,
         e.source,
         e.event_type,
         e.event_date,

@@ -82,4 +82,4 @@ SELECT
     coalesce(a.agencies_all, 0) AS agencies_all,
     a.first_event_date
 FROM {{persons}} AS p
-LEFT JOIN per_person AS a ON a.person_key = p.rowid;
+LEFT JOIN per_person AS a ON a.person_key = p.person_key;

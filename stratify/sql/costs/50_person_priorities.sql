@@ -8,12 +8,15 @@
 -- crit_household (min_members, with_children, others_with_domains,
 -- child_on_plan). A person is under a priority when every one of its criteria
 -- holds; the dead only if include_died.
--- Grain: one row per (person, priority). Inputs: {{persons}}, costed_events,
--- unit_costs (type_key), domain_map, the tables above. Parameters: $as_of.
+-- Grain: one row per (person, priority). Inputs: {{persons}} (its person_key),
+-- costed_events, unit_costs (type_key), domain_map, the tables above.
+-- Parameters: $as_of. Only events dated on or before $as_of count: the
+-- baseline's costed_events holds its latest year's events for every year.
+-- A household member's flags are semi-joins (IN), not a correlated EXISTS per member.
 
 CREATE OR REPLACE TEMP TABLE priority_people AS
 SELECT
-    rowid AS person_key,
+    person_key,
     person_id,
     household_id,
     team,
@@ -40,8 +43,9 @@ JOIN domain_types AS m
  AND (m.role IS NULL OR ev.role = m.role)
  AND (m.icd10_from IS NULL
       OR (ev.diagnosis_code IS NOT NULL AND left(ev.diagnosis_code, 3) BETWEEN m.icd10_from AND m.icd10_to))
-WHERE m.domain IN (SELECT domain FROM crit_domain)
-   OR EXISTS (SELECT 1 FROM crit_household WHERE others_with_domains IS NOT NULL);
+WHERE ev.event_date <= CAST($as_of AS DATE)
+  AND (m.domain IN (SELECT domain FROM crit_domain)
+       OR EXISTS (SELECT 1 FROM crit_household WHERE others_with_domains IS NOT NULL));
 
 CREATE OR REPLACE TEMP TABLE priority_households AS
 WITH member AS (
@@ -49,24 +53,32 @@ WITH member AS (
         pp.person_key,
         pp.household_id,
         pp.age_years < 18 AS child,
-        EXISTS (SELECT 1 FROM priority_domain_events AS d WHERE d.person_key = pp.person_key AND d.days_ago < 365)
+        pp.person_key IN (SELECT d.person_key FROM priority_domain_events AS d WHERE d.days_ago < 365)
             AS has_domain,
-        EXISTS (SELECT 1 FROM costed_events AS ev JOIN unit_costs AS c USING (type_key)
-                WHERE ev.person_key = pp.person_key AND c.source = 'social_care'
-                  AND c.event_type IN ('child_in_need_start', 'child_protection_start', 'looked_after_start')
-                  AND ev.event_date > CAST($as_of AS DATE) - 365) AS on_plan
+        pp.person_key IN (SELECT ev.person_key FROM costed_events AS ev JOIN unit_costs AS c USING (type_key)
+                          WHERE c.source = 'social_care'
+                            AND c.event_type IN ('child_in_need_start', 'child_protection_start', 'looked_after_start')
+                            AND ev.event_date > CAST($as_of AS DATE) - 365
+                            AND ev.event_date <= CAST($as_of AS DATE)) AS on_plan
     FROM priority_people AS pp
     WHERE pp.household_id IS NOT NULL AND NOT pp.died
       AND EXISTS (SELECT 1 FROM crit_household)
+),
+-- each household's counts once (a GROUP BY), then given to each member
+household AS (
+    SELECT household_id, count(*) AS members, count(*) FILTER (WHERE child) AS children,
+           count(*) FILTER (WHERE has_domain) AS with_domain, count(*) FILTER (WHERE on_plan) AS on_plan
+    FROM member
+    GROUP BY household_id
 )
 SELECT
     m.person_key,
-    count(*) OVER (PARTITION BY m.household_id) AS members,
-    count(*) FILTER (WHERE m.child) OVER (PARTITION BY m.household_id) AS children,
-    count(*) FILTER (WHERE m.has_domain) OVER (PARTITION BY m.household_id) - CAST(m.has_domain AS INTEGER)
-        AS others_with_domains,
-    count(*) FILTER (WHERE m.on_plan) OVER (PARTITION BY m.household_id) AS on_plan
-FROM member AS m;
+    h.members,
+    h.children,
+    h.with_domain - CAST(m.has_domain AS INTEGER) AS others_with_domains,
+    h.on_plan
+FROM member AS m
+JOIN household AS h USING (household_id);
 
 CREATE OR REPLACE TEMP TABLE priority_hits AS
 SELECT c.priority_id, c.criterion_id, pp.person_key
@@ -79,6 +91,7 @@ FROM crit_event AS c
 JOIN unit_costs AS u ON u.source = c.source AND u.event_type = c.event_type
 JOIN costed_events AS ev
   ON ev.type_key = u.type_key
+ AND ev.event_date <= CAST($as_of AS DATE)
  AND (c.window_days IS NULL OR ev.event_date > CAST($as_of AS DATE) - c.window_days)
 GROUP BY c.priority_id, c.criterion_id, ev.person_key, c.min_count
 HAVING count(*) >= c.min_count
