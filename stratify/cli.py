@@ -33,6 +33,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from stratify.synth.generate import synthesize
 
     cfg = load_config(args.config)
+    if args.world == "stepwise":  # the second world (stratify/worlds/): mechanics the model was not tuned on
+        from stratify.worlds.generate import synthesize_stepwise
+
+        world = synthesize_stepwise(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed,
+                                    future_days=args.future_days)
+        print("\n".join(world.lines()))
+        return 0
     summary = synthesize(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed)
     print(summary.format())
     return 0
@@ -161,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", type=_date, required=True)
     s.add_argument("--years", type=int, default=3)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--world", choices=("stratify", "stepwise"), default="stratify",
+                   help="stratify: the generator the model was built on; stepwise: a second world on other mechanics")
+    s.add_argument("--future-days", type=int, default=0,
+                   help="stepwise only: also write the world this many days past --as-of to <landing>/../future "
+                        "(for benchmarks; never delivered)")
     s.set_defaults(func=cmd_synth)
 
     r = sub.add_parser("run", help="run the nightly pipeline once, without Airflow")
