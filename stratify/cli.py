@@ -144,6 +144,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_wobbling(args: argparse.Namespace) -> int:
+    from stratify.bench.wobbling import main as wobbling_main
+
+    return wobbling_main(args.rest)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stratify.bench import run_from_args
 
@@ -221,6 +227,12 @@ def parser() -> argparse.ArgumentParser:
     bench_arguments(b)
     b.set_defaults(func=cmd_bench)
 
+    w = sub.add_parser("bench-wobbling", add_help=False,
+                       help="precision of each team's first 10 and 25 wobbling people, per world and size "
+                            "(stratify, the heuristic, the answer key, triage): --help for its options")
+    w.add_argument("rest", nargs=argparse.REMAINDER)
+    w.set_defaults(func=cmd_bench_wobbling)
+
     from stratify.app.commands import add_subcommands as app_subcommands  # serve, users, audit
 
     app_subcommands(sub)
@@ -228,6 +240,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-wobbling"]:  # its own options (stratify.bench.wobbling), --help included
+        return cmd_bench_wobbling(argparse.Namespace(rest=argv[1:]))
     args = parser().parse_args(argv)
     try:
         return args.func(args)
