@@ -29,7 +29,7 @@ import pandas as pd
 import psycopg2
 import yaml
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,7 +61,7 @@ def experiment_config(as_of: date, meta: dict, top_n: int) -> dict:
     tokens = {
         "@FEATURE_START@": (as_of - relativedelta(years=3)).isoformat(),
         "@FEATURE_END@": (as_of + relativedelta(days=1)).isoformat(),
-        "@LABEL_START@": (as_of - relativedelta(months=27)).isoformat(),
+        "@LABEL_START@": (as_of - relativedelta(months=24)).isoformat(),
         "@LABEL_END@": (as_of + relativedelta(months=6)).isoformat(),
         "@EVENT_TYPES@": json.dumps(meta["event_types"]),
         "@SINCE_AGGREGATES@": json.dumps(since),
@@ -84,13 +84,14 @@ def main() -> int:
     p.add_argument("--user", default="postgres")
     args = p.parse_args()
     from triage.experiments import SingleThreadedExperiment
+    from triage.util.db import create_engine  # triage's own engine (it asks it for an inspector)
 
     t0 = time.perf_counter()
     meta = json.loads((args.work / "meta.json").read_text(encoding="utf-8"))
     fresh_database(args.host, args.port, args.user, args.db)
     con = psycopg2.connect(host=args.host, port=args.port, user=args.user, dbname=args.db)
     copy_frame(con, "events", pd.read_parquet(args.work / "events.parquet"),
-               "CREATE TABLE events (entity_id integer, event_date date, source text, event_type text)")
+               "CREATE TABLE events (entity_id integer, event_date date, source text, kind text)")
     copy_frame(con, "crisis_monthly", pd.read_parquet(args.work / "crisis_monthly.parquet"),
                "CREATE TABLE crisis_monthly (entity_id integer, as_of_date date, in_crisis boolean)")
     with con.cursor() as cur:

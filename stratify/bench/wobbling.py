@@ -39,7 +39,7 @@ import pandas as pd
 from stratify.bench.wobbling_rankings import by_scores, candidates, heuristic, stratify_lists
 from stratify.bench.wobbling_report import positives_note, precision, table
 from stratify.bench.wobbling_truth import crisis_after, load_oracle
-from stratify.bench.wobbling_worlds import WORLDS, make_world
+from stratify.bench.wobbling_worlds import WORLDS, make_world, world_of
 from stratify.resources import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
@@ -54,27 +54,42 @@ def run_triage(world, venv: Path, work: Path, top_n: int) -> tuple[pd.Series | N
     return triage_scores(world, venv, work, top_n)
 
 
-def bench_one(name: str, people: int, as_of: date, seed: int, work: Path, triage_venv: Path | None) -> list[dict]:
+def bench_one(name: str, people: int, as_of: date, seed: int, work: Path, triage_venv: Path | None,
+              reuse: bool = False) -> list[dict]:
+    """One world at one size: make it, run the first night, score every ranking (`reuse`: a place made before)."""
     from stratify.run.pipeline import run_pipeline
 
     folder = work / f"{name}-{people}"
-    if folder.exists():
-        shutil.rmtree(folder)
-    world = make_world(name, folder, people, as_of, seed)
-    print(f"[{name} {people:,}] generated in {world.generate_s:.0f} s", flush=True)
-    t0 = time.perf_counter()
-    result = run_pipeline(world.place, as_of)
-    night_s = time.perf_counter() - t0
-    if result.get("status") != "published":
-        raise RuntimeError(f"bench wobbling: the first night on {name} did not publish: {result.get('status')}")
-    print(f"[{name} {people:,}] stratify's first night {night_s:.0f} s", flush=True)
-    oracle_s = load_oracle(world.oracle, world.end)
+    done = folder / "night.json"  # written once the first night and the oracle are done
+    if reuse and done.exists():
+        world = world_of(name, folder, people, as_of)
+        night_s = json.loads(done.read_text(encoding="utf-8"))["night_s"]
+        print(f"[{name} {people:,}] reusing {folder} (its first night took {night_s:.0f} s)", flush=True)
+    else:
+        if folder.exists():
+            shutil.rmtree(folder)
+        world = make_world(name, folder, people, as_of, seed)
+        print(f"[{name} {people:,}] generated in {world.generate_s:.0f} s", flush=True)
+        t0 = time.perf_counter()
+        result = run_pipeline(world.place, as_of)
+        night_s = time.perf_counter() - t0
+        if result.get("status") != "published":
+            raise RuntimeError(f"bench wobbling: the first night on {name} did not publish: {result.get('status')}")
+        print(f"[{name} {people:,}] stratify's first night {night_s:.0f} s", flush=True)
+        oracle_s = load_oracle(world.oracle, world.end)
+        print(f"[{name} {people:,}] oracle loaded in {oracle_s:.0f} s", flush=True)
+        done.write_text(json.dumps({"night_s": round(night_s, 1), "oracle_s": round(oracle_s, 1), "seed": seed}),
+                        encoding="utf-8")
     truth = crisis_after(world.oracle, as_of, world.end)
     met = set(truth.index[truth["first_month"] > 0])
     cands = candidates(world.place)
-    print(f"[{name} {people:,}] oracle loaded in {oracle_s:.0f} s; {positives_note(truth, cands)}", flush=True)
+    print(f"[{name} {people:,}] {positives_note(truth, cands)}", flush=True)
     rankings: dict[str, tuple[dict, float | None]] = {}
     rankings["stratify"] = ({k: stratify_lists(world.place, k) for k in KS}, night_s)
+    # the same model's scores without the list's household grouping (a wobbling housemate of someone in
+    # crisis is listed beside them, ahead of higher scores): what the model ranks first
+    scored = cands[cands["score"] >= world.place.model.min_wobbling_score]
+    rankings["stratify by score"] = ({k: by_scores(scored, scored.set_index("person_id")["score"], k) for k in KS}, None)
     t1 = time.perf_counter()
     rankings["heuristic"] = ({k: heuristic(cands, k) for k in KS}, time.perf_counter() - t1)
     key = world.key_risk()
@@ -102,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=RESULTS_DIR / "wobbling", help="where the places are built")
     p.add_argument("--triage", action="store_true", help="also run dssg/triage's experiment (its own venv)")
     p.add_argument("--triage-venv", type=Path, default=TRIAGE_VENV)
+    p.add_argument("--reuse", action="store_true",
+                   help="score again on places a previous run made in --work (its first night's seconds are kept)")
     args = p.parse_args(argv)
     sizes = args.people or [20_000]
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
@@ -117,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for people in sizes:
         for name in worlds:
-            rows += bench_one(name, people, args.as_of, args.seed, args.work, venv)
+            rows += bench_one(name, people, args.as_of, args.seed, args.work, venv, args.reuse)
     print()
     print(table(rows))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

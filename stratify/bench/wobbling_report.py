@@ -15,13 +15,13 @@ def precision(picked: dict[str, list[str]], met: set[str]) -> tuple[float | None
 
 def table(rows: list[dict]) -> str:
     """One line per (world, people, ranking): P@10 and P@25 per team, the people they count, seconds."""
-    head = f"{'world':<9} {'people':>8} {'ranking':<11} {'P@10/team':>10} {'P@25/team':>10} {'picked':>11} {'seconds':>9}"
+    head = f"{'world':<9} {'people':>8} {'ranking':<17} {'P@10/team':>10} {'P@25/team':>10} {'picked':>11} {'seconds':>9}"
     lines = [head, "-" * len(head)]
     for r in rows:
         def pct(v):
             return "   n/a" if v is None else f"{100 * v:5.1f}%"
         seconds = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
-        lines.append(f"{r['world']:<9} {r['people']:>8,} {r['ranking']:<11} {pct(r['p10']):>10} {pct(r['p25']):>10} "
+        lines.append(f"{r['world']:<9} {r['people']:>8,} {r['ranking']:<17} {pct(r['p10']):>10} {pct(r['p25']):>10} "
                      f"{r['n10']:>5}/{r['n25']:<5} {seconds:>9}")
     return "\n".join(lines)
 

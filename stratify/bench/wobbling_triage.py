@@ -2,7 +2,7 @@
 
 triage is given what stratify's first night had: every delivered event (the
 current version of each, dated by the as-of date) and the crisis label, as
-stratify's own crisis rules say it on every monthly date of the last 27
+stratify's own crisis rules say it on every monthly date of the last 24
 months (the feature SQL and rules of the place, history as known on the
 as-of date: the same as the wobbling label). `bench/triage/run_triage.py`
 runs in triage's own virtual environment (`bench/triage/make_venv.sh`),
@@ -30,7 +30,7 @@ from stratify.warehouse.identifiers import quote_identifier
 from stratify.warehouse.sql import read_sql
 
 RUNNER = PROJECT_ROOT / "bench" / "triage" / "run_triage.py"
-LABEL_MONTHS = 27  # back from the as-of date: the earliest training date's labels (bench/triage/experiment.yaml)
+LABEL_MONTHS = 24  # back from the as-of date: the earliest training date (bench/triage/experiment.yaml: label_start_time)
 
 
 def export_for_triage(world, work: Path) -> float:

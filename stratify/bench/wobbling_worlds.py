@@ -88,38 +88,43 @@ def cut_deliveries(source_landing: Path, landing: Path, as_of: date) -> int:
     return written
 
 
-def make_world(name: str, folder: Path, people: int, as_of: date, seed: int, capacity: int = 2000) -> BenchWorld:
-    """Generate world `name` with `people` people into `folder` (place/ and oracle/), as of `as_of`."""
-    end = as_of + timedelta(days=FUTURE_DAYS)
-    t0 = time.perf_counter()
-    if name == "stratify":
-        from stratify.synth.answer_key import answer_key_risk
-        from stratify.synth.generate import synthesize
+def world_of(name: str, folder: Path, people: int, as_of: date, capacity: int = 2000) -> BenchWorld:
+    """World `name`'s two places in `folder` and how to read its answer key (nothing is generated here)."""
+    if name not in WORLDS:
+        raise ValueError(f"bench wobbling: unknown world {name!r}; one of {', '.join(WORLDS)}")
+    place = place_yaml(folder / "place", "place", "landing", "neighbourhoods.csv", capacity)
+    oracle = place_yaml(folder / "oracle", "oracle", "landing", "../place/neighbourhoods.csv", capacity)
+    key_path = folder / "answer_key.parquet"
 
-        oracle = place_yaml(folder / "oracle", "oracle", "landing", "../place/neighbourhoods.csv", capacity)
-        key_path = folder / "answer_key.parquet"
-        synthesize(oracle, people=people, as_of=end, years=4, seed=seed, answer_key=key_path)
-        place = place_yaml(folder / "place", "place", "landing", "neighbourhoods.csv", capacity)
-        cut_deliveries(oracle.landing, place.landing, as_of)
+    def key_risk() -> pd.Series:
+        if name == "stratify":
+            from stratify.synth.answer_key import answer_key_risk
 
-        def key_risk() -> pd.Series:
             key = pd.read_parquet(key_path)
             return pd.Series(answer_key_risk(key, as_of), index=key["person_id"].to_numpy())
-    elif name == "stepwise":
+        key = pd.read_parquet(key_path, columns=["person_id", "latent_escalation"])
+        return pd.Series(key["latent_escalation"].to_numpy(dtype=float), index=key["person_id"].to_numpy())
+
+    return BenchWorld(name, people, as_of, as_of + timedelta(days=FUTURE_DAYS), place, oracle, key_risk, 0.0)
+
+
+def make_world(name: str, folder: Path, people: int, as_of: date, seed: int, capacity: int = 2000) -> BenchWorld:
+    """Generate world `name` with `people` people into `folder` (place/ and oracle/), as of `as_of`."""
+    world = world_of(name, folder, people, as_of, capacity)
+    key_path = folder / "answer_key.parquet"
+    t0 = time.perf_counter()
+    if name == "stratify":
+        from stratify.synth.generate import synthesize
+
+        synthesize(world.oracle, people=people, as_of=world.end, years=4, seed=seed, answer_key=key_path)
+        cut_deliveries(world.oracle.landing, world.place.landing, as_of)
+    else:
         from stratify.worlds.generate import synthesize_stepwise
 
-        place = place_yaml(folder / "place", "place", "landing", "neighbourhoods.csv", capacity)
-        oracle = place_yaml(folder / "oracle", "oracle", "landing", "../place/neighbourhoods.csv", capacity)
-        key_path = folder / "answer_key.parquet"
-        synthesize_stepwise(place, people=people, as_of=as_of, years=3, seed=seed, answer_key=key_path,
-                            future_days=FUTURE_DAYS, future=oracle.landing)
-
-        def key_risk() -> pd.Series:
-            key = pd.read_parquet(key_path, columns=["person_id", "latent_escalation"])
-            return pd.Series(key["latent_escalation"].to_numpy(dtype=float), index=key["person_id"].to_numpy())
-    else:
-        raise ValueError(f"bench wobbling: unknown world {name!r}; one of {', '.join(WORLDS)}")
-    return BenchWorld(name, people, as_of, end, place, oracle, key_risk, round(time.perf_counter() - t0, 1))
+        synthesize_stepwise(world.place, people=people, as_of=as_of, years=3, seed=seed, answer_key=key_path,
+                            future_days=FUTURE_DAYS, future=world.oracle.landing)
+    world.generate_s = round(time.perf_counter() - t0, 1)
+    return world
 
 
 def teams_of(cfg: PlaceConfig) -> np.ndarray:
