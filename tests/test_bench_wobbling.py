@@ -52,7 +52,7 @@ def test_a_world_cut_back_to_the_as_of_date_keeps_nothing_later(tmp_path):
 def test_one_small_run_scores_every_ranking_against_what_happened_after_the_as_of_date(tmp_path):
     rows = bench_one("stepwise", 3000, AS_OF, 1, tmp_path, None)
     by = {r["ranking"]: r for r in rows}
-    assert set(by) == {"stratify", "heuristic", "answer key"}
+    assert set(by) == {"stratify", "stratify by score", "heuristic", "answer key"}
     for r in rows:
         assert r["n10"] > 0 and r["n25"] >= r["n10"] and (r["p10"] is None or 0 <= r["p10"] <= 1)
     assert by["stratify"]["seconds"] > 0
@@ -70,3 +70,16 @@ def test_one_small_run_scores_every_ranking_against_what_happened_after_the_as_o
     seen = truth.index[truth["in_crisis_at_as_of"]]
     assert night and len(night & set(seen)) >= 0.95 * len(night)
     assert (truth["first_month"] > 0).sum() > 0
+    # what triage would be given: the delivered events and the crisis label of stratify's own rules
+    from stratify.bench.wobbling_triage import export_for_triage
+    from stratify.bench.wobbling_worlds import world_of
+
+    world = world_of("stepwise", tmp_path / "stepwise-3000", 3000, AS_OF)
+    export_for_triage(world, tmp_path / "triage")
+    people = pd.read_parquet(tmp_path / "triage" / "people.parquet").set_index("entity_id")["person_id"]
+    monthly = pd.read_parquet(tmp_path / "triage" / "crisis_monthly.parquet")
+    assert monthly["as_of_date"].nunique() == 25 and monthly.groupby("as_of_date").size().nunique() == 1
+    tonight = monthly[(monthly["as_of_date"] == AS_OF) & monthly["in_crisis"]]
+    assert set(tonight["entity_id"].map(people)) == night  # the label is the rules stage's, on every date
+    events = pd.read_parquet(tmp_path / "triage" / "events.parquet")
+    assert events["event_date"].max() <= AS_OF and events["entity_id"].isin(people.index).all()
