@@ -69,7 +69,8 @@ def triage_scores(world, venv: Path, work: Path, top_n: int) -> tuple[pd.Series 
     export_s = export_for_triage(world, work)
     t0 = time.perf_counter()
     done = subprocess.run(["nice", "-n", "10", str(venv / "bin" / "python"), str(RUNNER), "--work", str(work),
-                           "--as-of", world.as_of.isoformat(), "--top-n", str(top_n)],
+                           "--as-of", world.as_of.isoformat(), "--top-n", str(top_n),
+                           "--db", f"stratify_triage_bench_{world.name}"],  # one database per world: runs side by side
                           capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     (work / "triage.log").write_text(done.stdout + "\n" + done.stderr, encoding="utf-8")
