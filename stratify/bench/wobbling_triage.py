@@ -70,7 +70,7 @@ def triage_scores(world, venv: Path, work: Path, top_n: int) -> tuple[pd.Series 
     t0 = time.perf_counter()
     done = subprocess.run(["nice", "-n", "10", str(venv / "bin" / "python"), str(RUNNER), "--work", str(work),
                            "--as-of", world.as_of.isoformat(), "--top-n", str(top_n),
-                           "--db", f"stratify_triage_bench_{world.name}"],  # one database per world: runs side by side
+                           "--db", f"stratify_triage_bench_{world.name}_{world.people}"],  # one per place: side by side
                           capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     (work / "triage.log").write_text(done.stdout + "\n" + done.stderr, encoding="utf-8")
