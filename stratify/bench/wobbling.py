@@ -39,7 +39,7 @@ import pandas as pd
 from stratify.bench.wobbling_rankings import by_scores, candidates, heuristic, stratify_lists
 from stratify.bench.wobbling_report import positives_note, precision, table
 from stratify.bench.wobbling_truth import crisis_after, load_oracle
-from stratify.bench.wobbling_worlds import WORLDS, make_world, world_of
+from stratify.bench.wobbling_worlds import WORLDS, BenchWorld, make_world, world_of
 from stratify.resources import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
@@ -47,7 +47,7 @@ TRIAGE_VENV = Path("/work/triage-venv")
 KS = (10, 25)
 
 
-def run_triage(world, venv: Path, work: Path, top_n: int) -> tuple[pd.Series | None, float | None, str]:
+def run_triage(world: BenchWorld, venv: Path, work: Path, top_n: int) -> tuple[pd.Series | None, float | None, str]:
     """dssg/triage's scores on the as-of date for this place (bench/triage/run_triage.py in its own venv)."""
     from stratify.bench.wobbling_triage import triage_scores
 

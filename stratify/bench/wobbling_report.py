@@ -18,7 +18,7 @@ def table(rows: list[dict]) -> str:
     head = f"{'world':<9} {'people':>8} {'ranking':<17} {'P@10/team':>10} {'P@25/team':>10} {'picked':>11} {'seconds':>9}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        def pct(v):
+        def pct(v: float | None) -> str:
             return "   n/a" if v is None else f"{100 * v:5.1f}%"
         seconds = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
         lines.append(f"{r['world']:<9} {r['people']:>8,} {r['ranking']:<17} {pct(r['p10']):>10} {pct(r['p25']):>10} "

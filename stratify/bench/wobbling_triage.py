@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from stratify.bench.wobbling_truth import months_after
+from stratify.bench.wobbling_worlds import BenchWorld
 from stratify.contract import load_contract
 from stratify.features.build import build_feature_snapshots, drop_intermediates
 from stratify.resources import PROJECT_ROOT, SQL_DIR
@@ -33,7 +34,7 @@ RUNNER = PROJECT_ROOT / "bench" / "triage" / "run_triage.py"
 LABEL_MONTHS = 24  # back from the as-of date: the earliest training date (bench/triage/experiment.yaml: label_start_time)
 
 
-def export_for_triage(world, work: Path) -> float:
+def export_for_triage(world: BenchWorld, work: Path) -> float:
     """Write events.parquet, crisis_monthly.parquet, people.parquet and meta.json into `work`; returns seconds."""
     t0 = time.perf_counter()
     work.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ def export_for_triage(world, work: Path) -> float:
     return time.perf_counter() - t0
 
 
-def triage_scores(world, venv: Path, work: Path, top_n: int) -> tuple[pd.Series | None, float | None, str]:
+def triage_scores(world: BenchWorld, venv: Path, work: Path, top_n: int) -> tuple[pd.Series | None, float | None, str]:
     """(person_id -> triage's score on the as-of date, seconds of triage's whole experiment, what happened)."""
     export_s = export_for_triage(world, work)
     t0 = time.perf_counter()
