@@ -33,6 +33,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from stratify.synth.generate import synthesize
 
     cfg = load_config(args.config)
+    if args.world == "stepwise":  # the second world (stratify/worlds/): mechanics the model was not tuned on
+        from stratify.worlds.generate import synthesize_stepwise
+
+        world = synthesize_stepwise(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed,
+                                    future_days=args.future_days)
+        print("\n".join(world.lines()))
+        return 0
     summary = synthesize(cfg, people=args.people, as_of=args.as_of, years=args.years, seed=args.seed)
     print(summary.format())
     return 0
@@ -140,6 +147,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_wobbling(args: argparse.Namespace) -> int:
+    from stratify.bench.wobbling import main as wobbling_main
+
+    return wobbling_main(args.rest)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stratify.bench import run_from_args
 
@@ -164,6 +177,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", type=_date, required=True)
     s.add_argument("--years", type=int, default=3)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--world", choices=("stratify", "stepwise"), default="stratify",
+                   help="stratify: the generator the model was built on; stepwise: a second world on other mechanics")
+    s.add_argument("--future-days", type=int, default=0,
+                   help="stepwise only: also write the world this many days past --as-of to <landing>/../future "
+                        "(for benchmarks; never delivered)")
     s.set_defaults(func=cmd_synth)
 
     r = sub.add_parser("run", help="run the nightly pipeline once, without Airflow")
@@ -212,6 +230,12 @@ def parser() -> argparse.ArgumentParser:
     bench_arguments(b)
     b.set_defaults(func=cmd_bench)
 
+    w = sub.add_parser("bench-wobbling", add_help=False,
+                       help="precision of each team's first 10 and 25 wobbling people, per world and size "
+                            "(stratify, the heuristic, the answer key, triage): --help for its options")
+    w.add_argument("rest", nargs=argparse.REMAINDER)
+    w.set_defaults(func=cmd_bench_wobbling)
+
     from stratify.app.commands import add_subcommands as app_subcommands  # serve, users, audit
 
     app_subcommands(sub)
@@ -219,6 +243,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-wobbling"]:  # its own options (stratify.bench.wobbling), --help included
+        return cmd_bench_wobbling(argparse.Namespace(rest=argv[1:]))
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -45,6 +45,10 @@ and to `bench/results/<people>.json` (kept out of git).
 
 Modules: `measure` (a step in its own process), `floors`, `phase` (a run
 stage by stage), `run` (the benchmark), `report`, `cli`.
+
+The wobbling benchmark (`stratify bench-wobbling`, docs/wobbling-benchmark.md) is
+`wobbling` with `wobbling_worlds`, `wobbling_truth`, `wobbling_rankings`,
+`wobbling_triage` and `wobbling_report`.
 """
 
 from stratify.bench.cli import add_arguments, main, run_from_args

@@ -16,7 +16,7 @@ promoted only if it is fair enough and not worse than the current one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,10 @@ from threadpoolctl import threadpool_limits
 from stratify.config import PlaceConfig
 from stratify.features.build import build_feature_snapshots, drop_intermediates, model_feature_columns
 from stratify.model.evaluation import GROUP_COLUMNS, HeldOut, answer_key_precision, evaluate, fairness, reliability, selected_at_capacity
+from stratify.model.labels import label_rows, positives_by_rule, rules_met
 from stratify.model.registry import ModelBundle, ModelError, load_promoted, register
 from stratify.model.score_bands import score_bands
-from stratify.rules import crisis_flags, required_columns
+from stratify.rules import required_columns
 from stratify.warehouse.database import SQL_DIR, connect, fetch_one, read_sql, run_sql_file
 
 
@@ -76,6 +77,7 @@ class Snapshots:
     teams: list[np.ndarray]  # per date: the team, as of the latest register
     groups: list[pd.DataFrame]  # per date: sex, age band, ethnic group (for fairness)
     columns: list[str]
+    met: list[np.ndarray] = field(default_factory=list)  # per date: (people x rules) bools, cfg.rules order
     # People a team recorded as `wrong_person` (in force at training time): their records are not one
     # person's, so no row of theirs is fitted, calibrated or tested on (they still count as housemates).
     excluded: np.ndarray | None = None
@@ -126,7 +128,8 @@ def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
                 s.excluded = np.fromiter((p in wrong for p in person_ids), dtype=bool, count=len(person_ids))
             s.X.append(np.column_stack([np.ma.filled(cols[c].astype(np.float32), np.nan) for c in s.columns])
                        if s.columns else np.empty((len(person_ids), 0), dtype=np.float32))
-            s.crisis.append(crisis_flags(pd.DataFrame({c: cols[c] for c in rule_columns}), cfg.rules))
+            s.met.append(rules_met(pd.DataFrame({c: cols[c] for c in rule_columns}), cfg.rules))
+            s.crisis.append(s.met[-1].any(axis=1))
             s.teams.append(pd.Series(cols["team"], dtype=object).fillna("").to_numpy())
             s.groups.append(pd.DataFrame({c: cols[c] for c in GROUP_COLUMNS}))
     return s
@@ -134,12 +137,9 @@ def build_snapshots(cfg: PlaceConfig, as_of: date) -> Snapshots:
 
 def labelled(s: Snapshots, i: int, horizon: int) -> tuple[np.ndarray, HeldOut]:
     """Rows of snapshot i for people not in crisis then, labelled by crisis in the next `horizon` months."""
-    future = np.zeros_like(s.crisis[i])
-    for k in range(i + 1, i + horizon + 1):
-        future |= s.crisis[k]
-    keep = ~s.crisis[i] if s.excluded is None else ~s.crisis[i] & ~s.excluded
+    keep, y = label_rows(s.crisis, i, horizon, s.excluded)
     held = HeldOut(
-        y=future[keep].astype(np.int8), teams=s.teams[i][keep],
+        y=y.astype(np.int8), teams=s.teams[i][keep],
         groups=s.groups[i][keep].reset_index(drop=True), person_ids=s.person_ids[keep],
     )
     return s.X[i][keep], held
@@ -296,6 +296,9 @@ def _train_model(cfg: PlaceConfig, as_of: date, answer_key: Path | None) -> dict
         "reliability": {"calibrated": reliability(test, score),
                         **{n: reliability(test, test_scores[n]) for n in fitted}},
         "feature_ranges": feature_ranges,
+        # which crisis rule each positive met at its first crisis snapshot (stratify.model.labels)
+        "label_rules": {"fit": positives_by_rule(cfg.rules, s.crisis, s.met, split.fit, h, s.excluded),
+                        "test": positives_by_rule(cfg.rules, s.crisis, s.met, [split.test], h, s.excluded)},
         "fit_rows": int(len(y_all)), "fit_positives": int(y_all.sum()),
         "fit_rows_sampled": int(len(y_fit)),
         "fit_snapshots": [s.dates[split.fit.start].isoformat(), s.dates[split.fit.stop - 1].isoformat()],
