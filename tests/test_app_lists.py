@@ -136,3 +136,13 @@ def test_a_place_without_priorities_has_no_priority_filter(tmp_path):
         chosen_filters(cfg, {"tier": "crises"})
     assert chosen_filters(cfg, {"priority": "homelessness", "tier": "crisis"}) == {"tier": "crisis", "change": "",
                                                                                   "agency": ""}
+
+
+def test_crisis_rows_say_why_they_are_ranked_not_a_score_of_one(place):
+    """Everyone in crisis scores 1: the list says the crisis rules were met; a wobbling row keeps its score."""
+    _, c = place
+    log_in(c, "ann")
+    ranked = c.get("/teams/NT01").text.split("<tbody", 1)[1]
+    assert "1.00" not in ranked and "crisis rules met" in ranked
+    assert "0.40" in ranked  # person 2, wobbling
+    assert "tier, why ranked, change" in c.get("/teams/NT01").text

@@ -601,9 +601,12 @@ def test_the_lists_table_gives_publish_back_exactly_what_rank_built(tmp_path):
             assert a.read_bytes() == b.read_bytes(), (team, section)
         for frame in ("listed", "already_working", "snoozed"):
             cols = ["person_id", "household_id", "household_rank", "household_tier", "household_members", "note",
-                    "last_outcome", "last_outcome_date", "outcome", "outcome_date", "until"]
+                    "last_outcome", "last_outcome_date", "outcome", "outcome_date", "until", "severity"]
             w, g = getattr(want, frame), getattr(got, frame)
             cols = [x for x in cols if x in g.columns]
             assert w[cols].astype(object).fillna("").values.tolist() == g[cols].astype(object).fillna("").values.tolist()
+        # the crisis rules met travel with the rows: publish words them ("meets 3 of 4 crisis rules")
+        assert "severity" in got.listed.columns
+        assert got.listed["severity"].tolist() == pytest.approx(want.listed["severity"].tolist(), nan_ok=True)
         assert want.dropped.to_dict("records") == got.dropped.to_dict("records") or \
                want.dropped.fillna(-1).to_dict("records") == got.dropped.fillna(-1).to_dict("records")

@@ -22,10 +22,10 @@ SECTIONS = ("listed", "already_working", "snoozed", "dropped")
 # Each section's columns, as TeamLists holds them (dropped: as `dropped_people` builds them).
 LISTED = ("rank", "person_id", "household_id", "tier", "score", "reasons", "agencies", "change", "household_rank",
           "household_tier", "household_listed", "household_members", "last_outcome", "last_outcome_date", "note", "cost_12m_gbp", "assessments_12m", "priorities",
-          "household_cost_12m_gbp", "household_cost_prev_12m_gbp")
+          "household_cost_12m_gbp", "household_cost_prev_12m_gbp", "severity")
 SECTION = ("person_id", "household_id", "tier", "score", "reasons", "agencies", "household_members", "outcome",
            "outcome_date", "until", "note", "cost_12m_gbp", "assessments_12m", "priorities", "household_cost_12m_gbp",
-           "household_cost_prev_12m_gbp")
+           "household_cost_prev_12m_gbp", "severity")
 DROPPED = ("person_id", "household_id", "previous_rank", "previous_tier", "previous_score", "reason", "detail")
 COLUMNS = {"listed": LISTED, "already_working": SECTION, "snoozed": SECTION, "dropped": DROPPED}
 TABLE_NAMES = {"reason": "drop_reason", "detail": "drop_detail"}  # dropped's columns as the table names them
@@ -39,6 +39,7 @@ TYPES = {
     "previous_tier": pa.string(), "previous_score": pa.float64(), "drop_reason": pa.string(),
     "drop_detail": pa.string(), "cost_12m_gbp": pa.float64(), "assessments_12m": pa.int64(),
     "priorities": pa.string(), "household_cost_12m_gbp": pa.float64(), "household_cost_prev_12m_gbp": pa.float64(),
+    "severity": pa.float64(),
 }
 
 

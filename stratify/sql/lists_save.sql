@@ -45,7 +45,9 @@ SELECT
     CAST(assessments_12m AS INTEGER)      AS assessments_12m,   -- their handoffs in those days
     CAST(priorities AS VARCHAR)           AS priorities,        -- '; '-separated priority ids, config order
     CAST(household_cost_12m_gbp AS DECIMAL(14, 2))      AS household_cost_12m_gbp,       -- the household's, same days
-    CAST(household_cost_prev_12m_gbp AS DECIMAL(14, 2)) AS household_cost_prev_12m_gbp   -- the 365 days before
+    CAST(household_cost_prev_12m_gbp AS DECIMAL(14, 2)) AS household_cost_prev_12m_gbp,  -- the 365 days before
+    -- crisis: the crisis rules met (in millions) then contacts, as scoring ordered them (publish.people.crisis_rules_met)
+    CAST(severity AS DOUBLE)          AS severity
 FROM lists_in;
 
 CREATE OR REPLACE TABLE list_teams AS
