@@ -124,7 +124,8 @@ def _frame(rows: pd.DataFrame, team: str, section: str) -> pd.DataFrame:
     if section == "dropped":  # built from records, as `dropped_people` builds it
         records = mine.rename(columns={v: k for k, v in TABLE_NAMES.items()})[list(DROPPED)].to_dict("records")
         return pd.DataFrame(records, columns=list(DROPPED))
-    return mine[list(COLUMNS[section])].reset_index(drop=True)
+    # a column the table lacks (lists ranked by an older stratify, e.g. without `severity`) comes back empty
+    return mine.reindex(columns=list(COLUMNS[section])).reset_index(drop=True)
 
 
 def _missing(value) -> bool:
