@@ -106,3 +106,31 @@ def test_the_precision_margin_is_a_typed_checked_key():
         with pytest.raises(ConfigError) as err:
             parse_config({**BASE, "measures": bad}, Path("/tmp/p.yaml"))
         assert any(p.startswith("measures") and said in p for p in err.value.problems), err.value.problems
+
+
+def test_the_latest_labelled_period_is_re_measured_at_most_every_drift_every_days(monkeypatch):
+    """The nights between two re-measurements report the last one (and its date); a new model is measured at once."""
+    import stratify.measures.drift as drift_module
+
+    con = duckdb.connect()
+    con.execute(read_sql(DDL_DIR / "013_drift_measures.sql"))
+    calls = []
+
+    def measure(con, cfg, as_of, bundle):
+        calls.append(as_of)
+        return {"period": str(as_of), "brier": 0.1 + len(calls) / 100}
+
+    monkeypatch.setattr(drift_module, "latest_labelled_period", measure)
+    cfg = _cfg()
+    assert cfg.measures.drift_every_days == 7
+    first = drift_module._measured(con, cfg, date(2026, 11, 20), object(), "v1")
+    again = drift_module._measured(con, cfg, date(2026, 11, 26), object(), "v1")
+    assert calls == [date(2026, 11, 20)]
+    assert again == first == {"period": "2026-11-20", "brier": 0.11, "measured_on": "2026-11-20"}
+    week = drift_module._measured(con, cfg, date(2026, 11, 27), object(), "v1")
+    assert week["measured_on"] == "2026-11-27" and calls[-1] == date(2026, 11, 27)
+    new_model = drift_module._measured(con, cfg, date(2026, 11, 28), object(), "v2")
+    assert new_model["measured_on"] == "2026-11-28" and len(calls) == 3
+    for bad in (0, 400, "7"):
+        with pytest.raises(ConfigError):
+            parse_config({**BASE, "measures": {"drift_every_days": bad}}, Path("/tmp/p.yaml"))

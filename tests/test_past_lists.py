@@ -150,7 +150,8 @@ def test_drift_re_measures_the_promoted_model_on_the_latest_labelled_period(nigh
     assert drift["at_training"]["period"] < tonight["period"]
     assert 0 <= drift["share_outside_training_range"] <= 1
     page = (nights["run1"] / "validation.html").read_text(encoding="utf-8")
-    assert "Re-measured tonight on the latest labelled period" in page and f"{tonight['brier']:.4f}" in page
+    assert tonight["measured_on"] == T1.isoformat()  # six months after the last measurement: measured again
+    assert f"Re-measured on {T1.isoformat()}" in page and f"{tonight['brier']:.4f}" in page
 
 
 @pytest.mark.xdist_group("past_lists")

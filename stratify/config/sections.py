@@ -108,6 +108,9 @@ class MeasuresConfig:
     # Realised precision of a past list this far below what the model promised (a share, 0.10 = ten points):
     # a warning in the run's status (never a hold), and the next training is flagged.
     precision_margin: Annotated[Float, Field(gt=0, le=1)] = 0.10
+    # The promoted model is re-measured on its latest labelled period at most this often (days); the nights
+    # between report the last measurement and its date. A new promoted model is measured on its first night.
+    drift_every_days: Annotated[Int, Field(ge=1, le=366)] = 7
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -99,6 +99,7 @@ def drift_lines(drift: dict | None, sup: SuppressionConfig) -> dict[str, Any] | 
         else "not recorded",
         "measured": "brier" in now,
         "now_period": now.get("period"), "now_labels_to": now.get("labels_to"),
+        "now_measured_on": now.get("measured_on"),
         "now_brier": brier(now.get("brier")),
         "now_precision": _pct(now.get("precision_at_capacity"), 0) if now.get("precision_at_capacity") is not None
         else "not measured",
