@@ -40,6 +40,7 @@ from stratify.config import PlaceConfig
 from stratify.features.build import build_feature_snapshots, drop_intermediates
 from stratify.measures.inputs import MEASURES_SQL
 from stratify.model.evaluation import HeldOut, evaluate
+from stratify.model.labels import label_rows
 from stratify.model.score_bands import score_bands
 from stratify.resources import SQL_DIR
 from stratify.rules import crisis_flags, required_columns
@@ -88,17 +89,18 @@ def latest_labelled_period(con: duckdb.DuckDBPyConnection, cfg: PlaceConfig, as_
                 "note": f"the model needs features tonight's feature build lacks ({', '.join(missing[:5])}): retrain"}
     first = _snapshot(con, dates[0], sorted(set(bundle.feature_columns) | set(rule_cols)))
     people = first["person_id"]
-    in_crisis = crisis_flags(pd.DataFrame({c: first[c] for c in rule_cols}), cfg.rules)
-    later = np.zeros(len(people), dtype=bool)
+    crisis = [crisis_flags(pd.DataFrame({c: first[c] for c in rule_cols}), cfg.rules)]
     for d in dates[1:]:
         snap = _snapshot(con, d, rule_cols)
         if not np.array_equal(snap["person_id"], people):
             raise RuntimeError("drift: the labelled period's snapshots do not hold the same people on every date")
-        later |= crisis_flags(pd.DataFrame({c: snap[c] for c in rule_cols}), cfg.rules)
+        crisis.append(crisis_flags(pd.DataFrame({c: snap[c] for c in rule_cols}), cfg.rules))
     con.execute("DROP TABLE IF EXISTS temp.main.feat_train")
-    keep = ~in_crisis & ~np.fromiter((p in wrong for p in people), dtype=bool, count=len(people))
+    # training's own label (model.labels): not in crisis on the period's date, a first crisis within the horizon
+    excluded = np.fromiter((p in wrong for p in people), dtype=bool, count=len(people))
+    keep, y = label_rows(crisis, 0, len(dates) - 1, excluded)
     X = np.column_stack([np.asarray(first[c], dtype=np.float32)[keep] for c in bundle.feature_columns])
-    held = HeldOut(y=later[keep].astype(np.int8), teams=np.asarray(first["team"], dtype=object)[keep],
+    held = HeldOut(y=y.astype(np.int8), teams=np.asarray(first["team"], dtype=object)[keep],
                    groups=pd.DataFrame({c: np.asarray(first[c], dtype=object)[keep]
                                         for c in ("sex", "age_band", "ethnic_group")}),
                    person_ids=people[keep])
